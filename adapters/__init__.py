@@ -1,0 +1,1 @@
+"""Operator adapters: one per format and version, found through :mod:`adapters.registry`."""

@@ -1,0 +1,1 @@
+"""AED Gateway: postal advance electronic data in, canonical records out."""

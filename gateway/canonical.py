@@ -1,0 +1,227 @@
+"""The canonical record v1: what every operator's format is translated into.
+
+Defined once here; ``xsd/canonical.xsd`` and ``xsd/canonical.schema.json`` describe the
+same shape and a test keeps the three in step. Values are typed (Decimal, datetime) in
+memory and formatted only at the edge (:func:`record_to_dict`): money with the currency's
+minor-unit scale, weights in kg with 3 decimals, times as UTC RFC 3339.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from babel.numbers import get_currency_precision
+
+CANONICAL_VERSION = "1"
+
+
+class Function(StrEnum):
+    ORIGINAL = "ORIGINAL"
+    UPDATE = "UPDATE"
+    CANCEL = "CANCEL"
+
+
+class MailClass(StrEnum):
+    LETTER = "LETTER"
+    PARCEL = "PARCEL"
+    EMS = "EMS"
+    OTHER = "OTHER"
+
+
+class Category(StrEnum):
+    GIFT = "GIFT"
+    DOCUMENTS = "DOCUMENTS"
+    COMMERCIAL_SAMPLE = "COMMERCIAL_SAMPLE"
+    RETURNED_GOODS = "RETURNED_GOODS"
+    SALE_OF_GOODS = "SALE_OF_GOODS"
+    OTHER = "OTHER"
+
+
+class ItemIdScheme(StrEnum):
+    S10 = "S10"
+    BILATERAL = "BILATERAL"
+
+
+@dataclass(slots=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+
+@dataclass(slots=True)
+class Address:
+    lines: list[str] = field(default_factory=list)
+    street: str | None = None
+    house_number: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+
+
+@dataclass(slots=True)
+class TaxId:
+    scheme: str
+    value: str
+
+
+@dataclass(slots=True)
+class Party:
+    name: str | None = None
+    name_original: str | None = None
+    business_name: str | None = None
+    address: Address = field(default_factory=Address)
+    phone: str | None = None
+    email: str | None = None
+    tax_ids: list[TaxId] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ContentLine:
+    line_no: int
+    description: str | None = None
+    quantity: Decimal | None = None
+    unit: str | None = None
+    net_weight_kg: Decimal | None = None
+    value: Money | None = None
+    hs_code: str | None = None
+    origin_country: str | None = None
+
+
+@dataclass(slots=True)
+class Document:
+    type: str
+    number: str | None = None
+
+
+@dataclass(slots=True)
+class Transport:
+    dispatch_id: str | None = None
+    receptacle_id: str | None = None
+    carrier: str | None = None
+    flight: str | None = None
+    departure_at: datetime | None = None
+    arrival_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class CanonicalItem:
+    """One item as an adapter yields it, before the envelope (revision, ids) is known.
+
+    ``function``/``revision`` are set only when the operator states them explicitly;
+    otherwise the store decides (DOMAIN.md, "Amendments"). ``field_paths`` maps a
+    canonical field (``sender.address.country``, ``contents[2].hs_code``) to where it came
+    from in the source, so that a rule error can point into the operator's document.
+    """
+
+    item_id: str
+    source_path: str
+    item_id_scheme: ItemIdScheme | None = None
+    mail_class: MailClass | None = None
+    category: Category | None = None
+    category_explanation: str | None = None
+    origin_country: str | None = None
+    destination_country: str | None = None
+    posted_at: datetime | None = None
+    gross_weight_kg: Decimal | None = None
+    pieces: int | None = None
+    total_value: Money | None = None
+    postal_charges: Money | None = None
+    sender: Party = field(default_factory=Party)
+    addressee: Party = field(default_factory=Party)
+    contents: list[ContentLine] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    transport: Transport | None = None
+    function: Function | None = None
+    revision: int | None = None
+    quality_flags: list[str] = field(default_factory=list)
+    field_paths: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def path_of(self, canonical_field: str) -> str:
+        """Where a canonical field came from, or the item itself when not recorded."""
+        return self.field_paths.get(canonical_field, self.source_path)
+
+
+@dataclass(slots=True)
+class Envelope:
+    """What the gateway adds around an item when it stores it."""
+
+    record_id: str
+    revision: int
+    function: Function
+    operator: str
+    source_format: str
+    message_id: str
+    message_ref: str
+    received_at: datetime
+    raw_sha256: str
+
+
+# Fields of CanonicalItem that belong to the envelope in the record's wire form or are
+# bookkeeping only, never serialized as item data.
+_ITEM_ONLY = {"field_paths", "function", "revision"}
+
+
+def format_money(money: Money) -> dict[str, str]:
+    scale = get_currency_precision(money.currency)
+    return {"amount": f"{money.amount:.{scale}f}", "currency": money.currency}
+
+
+def format_kg(value: Decimal) -> str:
+    return f"{value:.3f}"
+
+
+def format_time(value: datetime) -> str:
+    """UTC RFC 3339 with a ``Z``; seconds kept, sub-seconds only when present."""
+    utc = value.astimezone(UTC)
+    spec = "%Y-%m-%dT%H:%M:%S.%fZ" if utc.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    return utc.strftime(spec)
+
+
+def _plain(value: Any, name: str = "") -> Any:
+    if isinstance(value, Money):
+        return format_money(value)
+    if isinstance(value, Decimal):
+        return format_kg(value) if name.endswith("_kg") else _decimal(value)
+    if isinstance(value, datetime):
+        return format_time(value)
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name), f.name) for f in fields(value)}
+    if isinstance(value, list):
+        return [_plain(v, name) for v in value]
+    return value
+
+
+def _decimal(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text
+
+
+def item_to_dict(item: CanonicalItem) -> dict[str, Any]:
+    """The item's data in wire form (no envelope): what fixtures and ``translate`` show."""
+    return {
+        f.name: _plain(getattr(item, f.name), f.name)
+        for f in fields(item)
+        if f.name not in _ITEM_ONLY
+    }
+
+
+def record_to_dict(envelope: Envelope, item: CanonicalItem) -> dict[str, Any]:
+    """The canonical record v1 in its JSON form: envelope first, then the item."""
+    head = {
+        "record_id": envelope.record_id,
+        "canonical_version": CANONICAL_VERSION,
+        "revision": envelope.revision,
+        "function": envelope.function.value,
+        "operator": envelope.operator,
+        "source_format": envelope.source_format,
+        "message_id": envelope.message_id,
+        "message_ref": envelope.message_ref,
+        "received_at": format_time(envelope.received_at),
+        "raw_sha256": envelope.raw_sha256,
+    }
+    return head | item_to_dict(item)

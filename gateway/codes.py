@@ -1,0 +1,107 @@
+"""The one catalogue of error and quality-flag codes (snake_case), with what each means.
+
+Receipts, HTTP errors, metrics and the README all use these; a code that is not here is
+a bug. ``python -m gateway.codes`` prints the catalogue as a Markdown table.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ItemCode(StrEnum):
+    """Why one item of a message was rejected (the rest of the message goes on)."""
+
+    S10_INVALID = "s10_invalid"
+    S10_CHECK_DIGIT = "s10_check_digit"
+    COUNTRY_UNKNOWN = "country_unknown"
+    CURRENCY_UNKNOWN = "currency_unknown"
+    HS_CODE_INVALID = "hs_code_invalid"
+    REQUIRED_MISSING = "required_missing"
+    VALUE_INVALID = "value_invalid"
+    CODE_UNKNOWN = "code_unknown"
+    DUPLICATE_IN_MESSAGE = "duplicate_in_message"
+    REVISION_CONFLICT = "revision_conflict"
+    ITEM_UNKNOWN = "item_unknown"
+    ITEM_CANCELLED = "item_cancelled"
+
+
+class Flag(StrEnum):
+    """A quality issue kept on an accepted record: reported, never a rejection."""
+
+    VAGUE_DESCRIPTION = "vague_description"
+    VALUE_MISMATCH = "value_mismatch"
+    WEIGHT_MISMATCH = "weight_mismatch"
+    HS_TRUNCATED = "hs_truncated"
+    PHONE_INVALID = "phone_invalid"
+
+
+class MessageCode(StrEnum):
+    """Why a whole request was refused (the ``error.code`` of an HTTP error body)."""
+
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    UNPARSEABLE = "unparseable"
+    DOCTYPE_FORBIDDEN = "doctype_forbidden"
+    PARSE_LIMIT = "parse_limit"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    TOO_LARGE = "too_large"
+    FORMAT_UNKNOWN = "format_unknown"
+    SCHEMA_INVALID = "schema_invalid"
+    ITEM_COUNT_MISMATCH = "item_count_mismatch"
+    ALL_OR_NOTHING = "all_or_nothing"
+    MESSAGE_REF_MISSING = "message_ref_missing"
+    MESSAGE_REF_REUSED = "message_ref_reused"
+    BAD_REQUEST = "bad_request"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
+
+
+DESCRIPTIONS: dict[str, str] = {
+    ItemCode.S10_INVALID: "item id is not an S10 identifier (AA123456789CC) and the operator "
+    "may not use bilateral ids",
+    ItemCode.S10_CHECK_DIGIT: "S10 check digit does not match the serial",
+    ItemCode.COUNTRY_UNKNOWN: "not an ISO 3166-1 alpha-2 country code",
+    ItemCode.CURRENCY_UNKNOWN: "not an ISO 4217 alpha-3 currency code",
+    ItemCode.HS_CODE_INVALID: "HS code is not 6 to 10 digits (after removing dots and spaces)",
+    ItemCode.REQUIRED_MISSING: "a field the item's category requires is missing",
+    ItemCode.VALUE_INVALID: "a value could not be read (number, date, unit)",
+    ItemCode.CODE_UNKNOWN: "a code is not in the operator's code list",
+    ItemCode.DUPLICATE_IN_MESSAGE: "the same item id appeared earlier in this message",
+    ItemCode.REVISION_CONFLICT: "the revision is not above the stored one",
+    ItemCode.ITEM_UNKNOWN: "UPDATE or CANCEL of an item never seen",
+    ItemCode.ITEM_CANCELLED: "the item was cancelled; only an identical resend is accepted",
+    Flag.VAGUE_DESCRIPTION: "goods description is too vague for risk analysis (EU list)",
+    Flag.VALUE_MISMATCH: "line values do not add up to the declared total value",
+    Flag.WEIGHT_MISMATCH: "line net weights add up to more than the gross weight",
+    Flag.HS_TRUNCATED: "a national HS code longer than 10 digits was cut to 10",
+    Flag.PHONE_INVALID: "a phone number could not be put in E.164 form; kept as sent",
+    MessageCode.UNAUTHORIZED: "no key, or an unknown or revoked key (401)",
+    MessageCode.FORBIDDEN: "the key's scope does not allow this (403)",
+    MessageCode.NOT_FOUND: "no such resource visible to this key (404)",
+    MessageCode.UNPARSEABLE: "the body is not well-formed XML or JSON (400, line/column)",
+    MessageCode.DOCTYPE_FORBIDDEN: "XML with a DOCTYPE or entity declaration (400)",
+    MessageCode.PARSE_LIMIT: "nesting depth or item count over the limit (400)",
+    MessageCode.UNSUPPORTED_MEDIA_TYPE: "Content-Type or Content-Encoding not accepted (415)",
+    MessageCode.TOO_LARGE: "body, or its decompressed form, over the size limit (413)",
+    MessageCode.FORMAT_UNKNOWN: "no adapter of this operator recognises the document (422)",
+    MessageCode.SCHEMA_INVALID: "the document does not validate against its schema (422)",
+    MessageCode.ITEM_COUNT_MISMATCH: "a header's item count differs from the items sent (422)",
+    MessageCode.ALL_OR_NOTHING: "the operator's profile rejects a message with any bad item (422)",
+    MessageCode.MESSAGE_REF_MISSING: "the message carries no reference (422)",
+    MessageCode.MESSAGE_REF_REUSED: "the reference was used before with other bytes (409)",
+    MessageCode.BAD_REQUEST: "a query parameter or field is malformed (400)",
+    MessageCode.STORAGE_UNAVAILABLE: "the database is unreachable; resend later (503)",
+}
+
+
+def catalogue_markdown() -> str:
+    """The catalogue as the Markdown table the README shows."""
+    rows = ["| code | kind | meaning |", "|---|---|---|"]
+    for kind, enum in (("item error", ItemCode), ("quality flag", Flag), ("request", MessageCode)):
+        rows += [f"| `{code.value}` | {kind} | {DESCRIPTIONS[code]} |" for code in enum]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(catalogue_markdown())
