@@ -142,8 +142,15 @@ class CanonicalItem:
     field_paths: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def path_of(self, canonical_field: str) -> str:
-        """Where a canonical field came from, or the item itself when not recorded."""
-        return self.field_paths.get(canonical_field, self.source_path)
+        """Where a canonical field came from: its own path, else its nearest recorded
+        parent's (a missing ``contents[1].hs_code`` points at its line), else the item's."""
+        name = canonical_field
+        while name:
+            if name in self.field_paths:
+                return self.field_paths[name]
+            cut = max(name.rfind("."), name.rfind("["))
+            name = name[:cut] if cut > 0 else ""
+        return self.source_path
 
 
 @dataclass(slots=True)

@@ -55,6 +55,7 @@ class MessageCode(StrEnum):
     MESSAGE_REF_REUSED = "message_ref_reused"
     BAD_REQUEST = "bad_request"
     STORAGE_UNAVAILABLE = "storage_unavailable"
+    INTERNAL = "internal_error"
 
 
 DESCRIPTIONS: dict[str, str] = {
@@ -92,6 +93,7 @@ DESCRIPTIONS: dict[str, str] = {
     MessageCode.MESSAGE_REF_REUSED: "the reference was used before with other bytes (409)",
     MessageCode.BAD_REQUEST: "a query parameter or field is malformed (400)",
     MessageCode.STORAGE_UNAVAILABLE: "the database is unreachable; resend later (503)",
+    MessageCode.INTERNAL: "a bug in the gateway, never the client's input (500)",
 }
 
 

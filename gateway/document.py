@@ -103,7 +103,7 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "identity":
         if len(body) > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         return body
     if encoding != "gzip":
         raise DocumentRefused(
@@ -115,11 +115,12 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     except zlib.error as exc:
         raise DocumentRefused(400, MessageCode.UNPARSEABLE, f"bad gzip data: {exc}") from exc
     if len(out) > limit or inflater.unconsumed_tail:
-        raise _too_large(limit)
+        raise too_large(limit)
     return out
 
 
-def _too_large(limit: int) -> DocumentRefused:
+def too_large(limit: int) -> DocumentRefused:
+    """413 for a body over the size limit, before or after decompression."""
     return DocumentRefused(413, MessageCode.TOO_LARGE, f"body is over the limit of {limit} bytes")
 
 

@@ -1,0 +1,1255 @@
+"""The generic adapter: one TOML mapping file per (format, version) instead of Python code.
+
+A mapping says where each canonical field is in the operator's document (XPath for XML, a
+relative JSON path for JSON and NDJSON) and how to convert it (units, code lists, minor
+units, decimal commas, line totals). Loading checks every key, path and code list so that an
+onboarding engineer gets "file: key: what is wrong" at start-up, not a wrong record later.
+The format is described in docs/onboarding.md ("Mapping files").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+import unicodedata
+from collections import abc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from lxml import etree
+
+from adapters import convert
+from adapters.base import ItemError, MessageRejected
+from adapters.convert import ConversionError, Raw, UnknownCode
+from gateway.canonical import (
+    Address,
+    CanonicalItem,
+    Category,
+    ContentLine,
+    Document,
+    Function,
+    MailClass,
+    Money,
+    Party,
+    TaxId,
+    Transport,
+)
+from gateway.codes import ItemCode, MessageCode
+from gateway.document import Document as SourceDocument
+from gateway.document import Kind, iter_ndjson
+
+
+class MappingError(Exception):
+    """A mapping file that cannot be used; the message names the file and the key."""
+
+    def __init__(self, file: str, key: str, message: str) -> None:
+        super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class LintFinding:
+    """A mapped path that matched nothing in a sample document."""
+
+    file: str
+    key: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: path {self.path!r} never matches in the sample"
+
+
+# --- canonical field types: the default conversion of a field follows from its type ---------
+
+TEXT, HS, LINES, DECIMAL, INTEGER, WEIGHT, MONEY, TIME = (
+    "text", "hs", "lines", "decimal", "integer", "weight", "money", "datetime"
+)
+FieldType = str | type[StrEnum]
+
+_ITEM_FIELDS: dict[str, FieldType] = {
+    "item_id": TEXT, "mail_class": MailClass, "category": Category,
+    "category_explanation": TEXT, "origin_country": TEXT, "destination_country": TEXT,
+    "posted_at": TIME, "gross_weight_kg": WEIGHT, "pieces": INTEGER, "total_value": MONEY,
+    "postal_charges": MONEY, "function": Function, "revision": INTEGER,
+}
+_ADDRESS_FIELDS: dict[str, FieldType] = {
+    "lines": LINES, "street": TEXT, "house_number": TEXT, "postcode": TEXT, "city": TEXT,
+    "region": TEXT, "country": TEXT,
+}
+_PARTY_FIELDS: dict[str, FieldType] = {
+    "name": TEXT, "name_original": TEXT, "business_name": TEXT, "phone": TEXT, "email": TEXT,
+    **{f"address.{name}": kind for name, kind in _ADDRESS_FIELDS.items()},
+}
+_TAX_ID_FIELDS: dict[str, FieldType] = {"scheme": TEXT, "value": TEXT}
+_CONTENT_FIELDS: dict[str, FieldType] = {
+    "line_no": INTEGER, "description": TEXT, "quantity": DECIMAL, "unit": TEXT,
+    "net_weight_kg": WEIGHT, "value": MONEY, "hs_code": HS, "origin_country": TEXT,
+}
+_DOCUMENT_FIELDS: dict[str, FieldType] = {"type": TEXT, "number": TEXT}
+_TRANSPORT_FIELDS: dict[str, FieldType] = {
+    "dispatch_id": TEXT, "receptacle_id": TEXT, "carrier": TEXT, "flight": TEXT,
+    "departure_at": TIME, "arrival_at": TIME,
+}
+
+_SOURCES = ("path", "first", "join", "sum", "const")
+_PATH_PARAMS = ("unit_path", "currency_path", "country_path", "times")
+# conversion name -> the parameters it accepts (besides the source keys and "convert")
+_PARAMS: dict[str, set[str]] = {
+    "text": {"only_non_latin"},
+    "hs": set(),
+    "phone": {"country_path"},
+    "code": {"codes"},
+    "match": {"patterns"},
+    "decimal": {"decimal_comma", "times"},
+    "integer": set(),
+    "weight": {"unit", "unit_path", "decimal_comma", "times"},
+    "money": {"currency", "currency_path", "minor_units", "decimal_comma", "times"},
+    "datetime": {"zone"},
+    "lines": set(),
+}
+
+
+def _conversions_for(kind: FieldType) -> tuple[str, ...]:
+    """The conversions a field of this type may use; the first is its default."""
+    if not isinstance(kind, str):
+        return ("code",)
+    return {
+        TEXT: ("text", "hs", "phone", "code", "match"),
+        HS: ("hs", "text"),
+    }.get(kind, (kind,))
+
+
+# --- paths: XPath for XML, relative JSON paths for JSON and NDJSON --------------------------
+
+_SIMPLE_XPATH = re.compile(r"(?:[\w.-]+:)?[\w.-]+(?:/(?:[\w.-]+:)?[\w.-]+)*(?:/@[\w.-]+)?|@[\w.-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Expr:
+    """One compiled path; ``missing`` is the path suffix shown when it matches nothing."""
+
+    text: str
+    key: str
+    run: Any
+    missing: str | None
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+class _XmlSyntax:
+    """Compiles XPath at load time; an unknown prefix or bad syntax fails with file + key."""
+
+    def __init__(self, namespaces: dict[str, str], file: str) -> None:
+        self.namespaces = dict(namespaces)
+        self.file = file
+        self._probe = etree.Element("probe")
+
+    def compile(self, text: str, key: str) -> _Expr:
+        try:
+            xpath = etree.XPath(text, namespaces=self.namespaces)
+            xpath(self._probe)
+        except etree.XPathError as exc:
+            raise MappingError(self.file, key, f"XPath {text!r}: {exc}") from None
+        missing = None
+        if _SIMPLE_XPATH.fullmatch(text):
+            missing = "".join("/" + step.rpartition(":")[2] for step in text.split("/"))
+        return _Expr(text, key, xpath, missing)
+
+    def qname(self, text: str, key: str) -> str:
+        prefix, _, local = text.rpartition(":")
+        if prefix and prefix not in self.namespaces:
+            raise MappingError(self.file, key, f"prefix {prefix!r} is not in [namespaces]")
+        return f"{{{self.namespaces[prefix]}}}{local}" if prefix else local
+
+
+def _unescape(segment: str) -> str:
+    return segment.replace("~1", "/").replace("~0", "~")
+
+
+def _escape(segment: str | int) -> str:
+    return str(segment).replace("~", "~0").replace("/", "~1")
+
+
+class _JsonSyntax:
+    """JSON paths: "a/b/0" relative to the context, "/a/b" from the root (a JSON Pointer),
+    ".." one level up, "*" every element, "." the context itself."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def compile(self, text: str, key: str) -> _Expr:
+        absolute = text.startswith("/")
+        body = text[1:] if absolute else text
+        segments = tuple(_unescape(s) for s in body.split("/")) if body not in ("", ".") else ()
+        if "" in segments:
+            raise MappingError(self.file, key, f"path {text!r} has an empty step")
+        simple = not absolute and all(s not in ("..", "*", ".") for s in segments)
+        missing = "".join("/" + _escape(s) for s in segments) if simple else None
+        return _Expr(text, key, (absolute, segments), missing)
+
+
+@dataclass(frozen=True, slots=True)
+class _JNode:
+    value: Any
+    ptr: tuple[str | int, ...]
+
+
+class _XmlRun:
+    """Evaluates paths on one XML document and names nodes with 1-based XPath indices.
+
+    Paths of the message-level nodes (the root, the items' parent and the items' positions)
+    are kept for the whole document; those inside an item are dropped after the item.
+    """
+
+    __slots__ = ("_inner", "_inner_positions", "_outer", "_outer_positions")
+
+    def __init__(self) -> None:
+        self._outer: dict[Any, str] = {}
+        self._outer_positions: dict[Any, dict[str, dict[Any, int]]] = {}
+        self._inner = self._outer
+        self._inner_positions = self._outer_positions
+
+    def item_path(self, node: Any) -> str:
+        self._inner, self._inner_positions = self._outer, self._outer_positions
+        path = self.path(node, node, index=True)
+        self._inner, self._inner_positions = {node: path}, {}
+        return path
+
+    def select(self, expr: _Expr, node: Any) -> list[Any]:
+        result = expr.run(node)
+        return result if isinstance(result, list) else [result]
+
+    entries = select
+
+    @staticmethod
+    def raw(node: Any) -> Raw | None:
+        if isinstance(node, str):
+            return node
+        if isinstance(node, bool):
+            return "true" if node else "false"
+        if isinstance(node, float):
+            return Decimal(repr(node)).normalize()
+        return node.text
+
+    def path(self, node: Any, context: Any, *, index: bool = False) -> str:
+        if not isinstance(node, etree._Element):
+            parent = node.getparent() if isinstance(node, etree._ElementUnicodeResult) else None
+            if parent is None:
+                return self.path(context, context)
+            base = self.path(parent, context)
+            return f"{base}/@{_local(node.attrname)}" if node.is_attribute else base
+        if not index:
+            known = self._inner.get(node) or self._outer.get(node)
+            if known is not None:
+                return known
+        parent = node.getparent()
+        name = _local(node.tag)
+        if parent is None:
+            path = "/" + name
+        else:
+            same = self._positions(parent)[node.tag]
+            step = f"{name}[{same[node]}]" if index or len(same) > 1 else name
+            path = f"{self.path(parent, context)}/{step}"
+        self._inner[node] = path
+        return path
+
+    def _positions(self, parent: Any) -> dict[str, dict[Any, int]]:
+        """Each child's 1-based position among its same-named siblings, computed once."""
+        positions = self._inner_positions.get(parent) or self._outer_positions.get(parent)
+        if positions is None:
+            positions = self._inner_positions[parent] = {}
+            for child in parent:
+                same = positions.setdefault(child.tag, {})
+                same[child] = len(same) + 1
+        return positions
+
+
+class _JsonRun:
+    """Evaluates relative JSON paths inside one document (or one NDJSON line)."""
+
+    __slots__ = ("prefix", "root")
+
+    def __init__(self, root: Any, prefix: str = "") -> None:
+        self.root = root
+        self.prefix = prefix
+
+    def select(self, expr: _Expr, node: _JNode) -> list[_JNode]:
+        absolute, segments = expr.run
+        current = [_JNode(self.root, ())] if absolute else [node]
+        for segment in segments:
+            found: list[_JNode] = []
+            for here in current:
+                found.extend(self._step(here, segment))
+            current = found
+        return current
+
+    def entries(self, expr: _Expr, node: _JNode) -> list[_JNode]:
+        """Like select, but a selected array stands for its elements (a list table)."""
+        out: list[_JNode] = []
+        for hit in self.select(expr, node):
+            if isinstance(hit.value, list):
+                out.extend(_JNode(v, (*hit.ptr, i)) for i, v in enumerate(hit.value))
+            elif hit.value is not None:
+                out.append(hit)
+        return out
+
+    def _step(self, here: _JNode, segment: str) -> list[_JNode]:
+        value = here.value
+        if segment == "..":
+            ptr = here.ptr[:-1]
+            up = self.root
+            for part in ptr:
+                up = up[part]
+            return [_JNode(up, ptr)]
+        if segment == "*":
+            if isinstance(value, list):
+                return [_JNode(v, (*here.ptr, i)) for i, v in enumerate(value)]
+            if isinstance(value, dict):
+                return [_JNode(v, (*here.ptr, k)) for k, v in value.items()]
+            return []
+        if isinstance(value, dict):
+            return [_JNode(value[segment], (*here.ptr, segment))] if segment in value else []
+        if isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+            return [_JNode(value[int(segment)], (*here.ptr, int(segment)))]
+        return []
+
+    @staticmethod
+    def raw(node: _JNode) -> Raw | None:
+        value = node.value
+        if value is None or isinstance(value, str | Decimal):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return value
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise ConversionError(f"expected a single value, found {kind}", value)
+
+    def path(self, node: _JNode, context: _JNode, *, index: bool = False) -> str:
+        pointer = "".join("/" + _escape(p) for p in node.ptr)
+        return f"{self.prefix}{pointer}".strip() if self.prefix else pointer
+
+    def item_path(self, node: _JNode) -> str:
+        return self.path(node, node)
+
+
+# --- fields and conversions -----------------------------------------------------------------
+
+
+class _Failed(Exception):
+    """A field that could not be converted, with the path of the offending value."""
+
+    def __init__(self, error: ConversionError, path: str) -> None:
+        self.error = error
+        self.path = path
+
+
+@dataclass(slots=True)
+class _Eval:
+    """The state of one item's translation: where results and errors go."""
+
+    run: Any
+    paths: dict[str, str]
+    errors: list[tuple[str, ConversionError]]
+    hits: set[tuple[str, str]] | None
+    prefix: str = ""
+
+    def first(self, exprs: tuple[_Expr, ...], node: Any) -> tuple[Raw | None, str | None]:
+        """The first non-empty value among the paths, and its source path."""
+        for expr in exprs:
+            for hit in self.run.select(expr, node):
+                raw = self.run.raw(hit)
+                if raw is not None and (not isinstance(raw, str) or raw.strip()):
+                    if self.hits is not None:
+                        self.hits.add((expr.key, expr.text))
+                    return raw, self.run.path(hit, node)
+        return None, None
+
+    def all(self, exprs: tuple[_Expr, ...], node: Any) -> list[tuple[Raw, str]]:
+        """Every non-empty value the paths select, in order, with its source path."""
+        out = []
+        for expr in exprs:
+            for hit in self.run.entries(expr, node):
+                raw = self.run.raw(hit)
+                if raw is not None and (not isinstance(raw, str) or raw.strip()):
+                    if self.hits is not None:
+                        self.hits.add((expr.key, expr.text))
+                    out.append((raw, self.run.path(hit, node)))
+        return out
+
+    def param(self, expr: _Expr | None, node: Any, fixed: Any = None) -> tuple[Any, str | None]:
+        if expr is None:
+            return fixed, None
+        raw, path = self.first((expr,), node)
+        return convert.text(raw), path
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One canonical field: where its raw value comes from and how it is converted."""
+
+    name: str
+    key: str
+    source: str
+    exprs: tuple[_Expr, ...]
+    const: Any
+    sep: str
+    conversion: str
+    params: dict[str, Any]
+    kind: FieldType
+    table: dict[str, Any] | None
+    """The code list of a ``code`` conversion, values already canonical (enum members)."""
+
+    def read(self, ev: _Eval, node: Any, node_path: str) -> tuple[Any, str]:
+        """The raw value (None when absent) and the path of the value or where it belongs.
+
+        Address lines read as a list of texts, recorded one by one in ``ev.paths``."""
+        if self.source == "const":
+            return self.const, ""
+        if self.source in ("path", "first") and self.kind != LINES:
+            raw, path = ev.first(self.exprs, node)
+        else:
+            parts = ev.all(self.exprs, node)
+            path = parts[0][1] if parts else None
+            if self.kind == LINES:
+                raw = [convert.text(p) for p, _ in parts]
+                for i, (_, line_path) in enumerate(parts, start=1):
+                    ev.paths[f"{ev.prefix}{self.name}[{i}]"] = line_path
+            elif self.source == "join":
+                raw = self.sep.join(convert.text(p) or "" for p, _ in parts) or None
+            else:
+                raw = self._sum(parts) if parts else None
+        if path is None:
+            missing = self.exprs[0].missing
+            path = node_path + missing if missing is not None else node_path
+        return raw, path
+
+    def _sum(self, parts: list[tuple[Raw, str]]) -> Decimal:
+        total = Decimal(0)
+        for raw, path in parts:
+            try:
+                total += convert.decimal(raw, comma=self.params.get("decimal_comma", False)) or 0
+            except ConversionError as exc:
+                raise _Failed(exc, path) from None
+        return total
+
+
+def _is_non_latin(value: str) -> bool:
+    return any(
+        ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN") for ch in value
+    )
+
+
+class _Converter:
+    """Turns a field's raw value into its canonical value, reading parameter paths."""
+
+    def __init__(self, patterns: dict[str, list[tuple[str, re.Pattern[str]]]]) -> None:
+        self.patterns = patterns
+
+    def __call__(self, f: _Field, raw: Any, path: str, ev: _Eval, node: Any, out: dict) -> Any:
+        try:
+            return getattr(self, "_" + f.conversion)(f, raw, path, ev, node, out)
+        except ConversionError as exc:
+            raise _Failed(exc, path) from None
+
+    def _text(self, f: _Field, raw: Any, *_: Any) -> str | None:
+        value = convert.text(raw)
+        if value is not None and f.params.get("only_non_latin") and not _is_non_latin(value):
+            return None
+        return value
+
+    def _hs(self, f: _Field, raw: Any, *_: Any) -> str | None:
+        return convert.hs_code(convert.text(raw))
+
+    def _phone(self, f: _Field, raw: Any, path: str, ev: _Eval, node: Any, out: dict) -> Any:
+        """E.164 when the number can be read; otherwise as sent, for the rules to flag."""
+        country, _ = ev.param(f.params.get("country_path"), node, out.get("address.country"))
+        value = convert.text(raw)
+        try:
+            return convert.phone_e164(value, country)
+        except ConversionError:
+            return value
+
+    def _code(self, f: _Field, raw: Any, *_: Any) -> Any:
+        assert f.table is not None
+        return convert.code(convert.text(raw), f.table, f.params.get("codes") or f.name)
+
+    def _match(self, f: _Field, raw: Any, *_: Any) -> str | None:
+        value = convert.text(raw)
+        if value is None:
+            return None
+        name = f.params["patterns"]
+        for result, pattern in self.patterns[name]:
+            if pattern.fullmatch(value):
+                return result
+        allowed = ", ".join(r for r, _ in self.patterns[name])
+        raise UnknownCode(f"{value!r} matches none of patterns {name!r} ({allowed})", value)
+
+    def _times(self, f: _Field, value: Decimal | None, ev: _Eval, node: Any) -> Decimal | None:
+        expr = f.params.get("times")
+        if expr is None or value is None:
+            return value
+        raw, path = ev.param(expr, node)
+        try:
+            qty = convert.decimal(raw, comma=f.params.get("decimal_comma", False))
+        except ConversionError as exc:
+            raise _Failed(exc, path or "") from None
+        return convert.line_total(value, qty)
+
+    def _decimal(self, f: _Field, raw: Any, path: str, ev: _Eval, node: Any, _: dict) -> Any:
+        number = convert.decimal(raw, comma=f.params.get("decimal_comma", False))
+        return self._times(f, number, ev, node)
+
+    def _integer(self, f: _Field, raw: Any, *_: Any) -> int | None:
+        return convert.integer(raw)
+
+    def _weight(self, f: _Field, raw: Any, path: str, ev: _Eval, node: Any, _: dict) -> Any:
+        number = convert.decimal(raw, comma=f.params.get("decimal_comma", False))
+        if number is None:
+            return None
+        unit, unit_path = ev.param(f.params.get("unit_path"), node, f.params.get("unit", "kg"))
+        try:
+            kg = convert.weight_kg(number, unit)
+        except ConversionError as exc:
+            raise _Failed(exc, unit_path or path) from None
+        return self._times(f, kg, ev, node)
+
+    def _money(self, f: _Field, raw: Any, path: str, ev: _Eval, node: Any, _: dict) -> Any:
+        if raw is None:
+            return None
+        currency, currency_path = ev.param(
+            f.params.get("currency_path"), node, f.params.get("currency")
+        )
+        if currency_path:
+            ev.paths[f"{ev.prefix}{f.name}.currency"] = currency_path
+        if currency is None:
+            raise ConversionError("amount without a currency", raw)
+        if f.params.get("minor_units"):
+            amount = convert.minor_units(raw, currency)
+        else:
+            amount = convert.decimal(raw, comma=f.params.get("decimal_comma", False))
+        amount = self._times(f, amount, ev, node)
+        return None if amount is None else Money(amount, currency)
+
+    def _datetime(self, f: _Field, raw: Any, *_: Any) -> Any:
+        return convert.timestamp(convert.text(raw), f.params.get("zone"))
+
+    def _lines(self, f: _Field, raw: Any, *_: Any) -> list[str]:
+        return raw
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """A group of fields evaluated at one context node (the item, a party, a line)."""
+
+    name: str
+    context: _Expr | None
+    many: bool
+    fields: tuple[_Field, ...]
+    subtables: tuple[_Table, ...]
+    build: Callable[[dict[str, Any], int], Any]
+    """Makes the canonical object from the field values and the entry's 1-based position."""
+
+
+def _build_party(values: dict[str, Any], _: int) -> Party:
+    address = Address(
+        lines=values.get("address.lines") or [],
+        **{k: values.get(f"address.{k}") for k in _ADDRESS_FIELDS if k != "lines"},
+    )
+    return Party(
+        name=values.get("name"),
+        name_original=values.get("name_original"),
+        business_name=values.get("business_name"),
+        address=address,
+        phone=values.get("phone"),
+        email=values.get("email"),
+        tax_ids=values.get("tax_ids") or [],
+    )
+
+
+def _require(values: dict[str, Any], name: str, what: str) -> Any:
+    value = values.get(name)
+    if value is None:
+        raise ConversionError(f"{what} has no {name}", None)
+    return value
+
+
+def _build_tax_id(values: dict[str, Any], _: int) -> TaxId | None:
+    if values.get("value") is None:
+        return None
+    return TaxId(scheme=_require(values, "scheme", "tax id"), value=values["value"])
+
+
+def _build_document(values: dict[str, Any], _: int) -> Document | None:
+    if values.get("type") is None and values.get("number") is None:
+        return None
+    return Document(type=_require(values, "type", "document"), number=values.get("number"))
+
+
+def _build_line(values: dict[str, Any], position: int) -> ContentLine:
+    """A line numbered by the operator, or by its position when the operator does not."""
+    if values.get("line_no") is None:
+        values["line_no"] = position
+    return ContentLine(**values)
+
+
+def _build_transport(values: dict[str, Any], _: int) -> Transport | None:
+    return Transport(**values) if any(v is not None for v in values.values()) else None
+
+
+def _build_item(values: dict[str, Any], _: int) -> dict[str, Any]:
+    return values
+
+
+# --- the adapter ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A mapping file compiled: every path precompiled, every table checked."""
+
+    roots: frozenset[str]
+    has: tuple[_Expr, ...]
+    equals: tuple[tuple[_Expr, str], ...]
+    ref_path: _Expr | None
+    ref_header: str | None
+    ref_fallback: str | None
+    items_path: _Expr | None
+    where: tuple[tuple[str, str], ...]
+    count: _Expr | None
+    item: _Table
+    converter: _Converter
+    lint_paths: tuple[tuple[str, str], ...]
+    origins: dict[str, str]
+
+
+class Mapping:
+    """An Adapter driven by a mapping file (see the module docstring)."""
+
+    def __init__(self, spec: dict[str, Any], file: str) -> None:
+        compiler = _Compiler(spec, file)
+        self.file = file
+        self.operator: str = compiler.text("operator")
+        self.format: str = compiler.text("format")
+        self.version: str = compiler.text("version")
+        self.kind: Kind = compiler.kind
+        self.schema: str | None = spec.get("schema")
+        self._plan = compiler.plan()
+
+    @classmethod
+    def load(cls, source: Traversable | str) -> Mapping:
+        """Load a mapping file, following ``extends`` to the files it builds on."""
+        path = Path(source) if isinstance(source, str) else source
+        return cls(_read_with_extends(path, set()), _display(path))
+
+    def __repr__(self) -> str:
+        return f"<Mapping {self.format}/{self.version} from {self.file}>"
+
+    # -- Adapter protocol --
+
+    def detect(self, doc: SourceDocument) -> bool:
+        plan = self._plan
+        if doc.kind is not self.kind:
+            return False
+        if plan.roots and doc.root.tag not in plan.roots:
+            return False
+        root = _first_line(doc) if self.kind is Kind.NDJSON else doc.root
+        if root is None:
+            return False
+        run, node = self._run_for(root)
+        if any(not run.select(expr, node) for expr in plan.has):
+            return False
+        ev = _Eval(run, {}, [], None)
+        return all(
+            convert.text(ev.first((expr,), node)[0]) == want for expr, want in plan.equals
+        )
+
+    def message_ref(self, doc: SourceDocument) -> str | None:
+        plan = self._plan
+        if plan.ref_path is not None:
+            root = _first_line(doc) if self.kind is Kind.NDJSON else doc.root
+            run, node = self._run_for(root)
+            value = convert.text(_Eval(run, {}, [], None).first((plan.ref_path,), node)[0])
+            if value is not None:
+                return value
+        if plan.ref_header is not None:
+            value = convert.text(_header(doc.headers, plan.ref_header))
+            if value is not None:
+                return value
+        if plan.ref_fallback == "sha256":
+            return hashlib.sha256(doc.raw).hexdigest()
+        return None
+
+    def translate(self, doc: SourceDocument) -> Iterator[CanonicalItem | ItemError]:
+        return self._translate(doc, None)
+
+    # -- onboarding --
+
+    def lint(self, doc: SourceDocument) -> list[LintFinding]:
+        """The mapped paths that match nothing in any item of ``doc`` (a sample message)."""
+        hits: set[tuple[str, str]] = set()
+        for _ in self._translate(doc, hits):
+            pass
+        return [
+            LintFinding(_origin_of(self._plan.origins, key, self.file), key, text)
+            for key, text in self._plan.lint_paths
+            if (key, text) not in hits
+        ]
+
+    # -- translation --
+
+    def _run_for(self, root: Any) -> tuple[Any, Any]:
+        if self.kind is Kind.XML:
+            return _XmlRun(), root
+        return _JsonRun(root), _JNode(root, ())
+
+    def _translate(
+        self, doc: SourceDocument, hits: set[tuple[str, str]] | None
+    ) -> Iterator[CanonicalItem | ItemError]:
+        count = 0
+        for index, (run, node) in enumerate(self._items(doc)):
+            count += 1
+            yield self._item(index, run, node, hits)
+        if self._plan.count is not None:
+            self._check_count(doc, count)
+
+    def _items(self, doc: SourceDocument) -> Iterator[tuple[Any, Any]]:
+        plan = self._plan
+        if self.kind is Kind.NDJSON:
+            for number, value in iter_ndjson(doc):
+                if isinstance(value, dict) and all(
+                    _text_of(value.get(k)) == want for k, want in plan.where
+                ):
+                    yield _JsonRun(value, f"line {number} "), _JNode(value, ())
+            return
+        assert plan.items_path is not None
+        run, root = self._run_for(doc.root)
+        for node in run.entries(plan.items_path, root):
+            yield run, node
+
+    def _check_count(self, doc: SourceDocument, count: int) -> None:
+        """A message that declares how many items it carries must carry that many."""
+        expr = self._plan.count
+        assert expr is not None
+        root = _first_line(doc) if self.kind is Kind.NDJSON else doc.root
+        run, node = self._run_for(root)
+        raw, path = _Eval(run, {}, [], None).first((expr,), node)
+        where = [{"path": path or expr.text}]
+        try:
+            declared = convert.integer(raw)
+        except ConversionError as exc:
+            raise MessageRejected(MessageCode.ITEM_COUNT_MISMATCH, exc.message, where) from None
+        if declared != count:
+            raise MessageRejected(
+                MessageCode.ITEM_COUNT_MISMATCH,
+                f"the message declares {declared} items but carries {count}",
+                where,
+            )
+
+    def _item(
+        self, index: int, run: Any, node: Any, hits: set[tuple[str, str]] | None
+    ) -> CanonicalItem | ItemError:
+        source_path = run.item_path(node)
+        ev = _Eval(run, {}, [], hits)
+        values = self._eval(self._plan.item, node, "", source_path, ev)
+        item_id = values.pop("item_id", None)
+        if ev.errors:
+            path, error = ev.errors[0]
+            code = ItemCode.CODE_UNKNOWN if isinstance(error, UnknownCode) else ItemCode.VALUE_INVALID
+            more = f" (and {len(ev.errors) - 1} more)" if len(ev.errors) > 1 else ""
+            return ItemError(index, item_id, path, code, f"{error.message}{more}")
+        return CanonicalItem(
+            item_id=item_id or "", source_path=source_path, field_paths=ev.paths, **values
+        )
+
+    def _eval(
+        self, table: _Table, node: Any, prefix: str, node_path: str, ev: _Eval, position: int = 1
+    ) -> Any:
+        out: dict[str, Any] = {}
+        convert_field = self._plan.converter
+        for f in table.fields:
+            ev.prefix = prefix
+            path = ""
+            try:
+                raw, path = f.read(ev, node, node_path)
+                value = convert_field(f, raw, path, ev, node, out)
+            except _Failed as failed:
+                ev.errors.append((failed.path, failed.error))
+                value = None
+            if path:
+                ev.paths[prefix + f.name] = path
+            out[f.name] = value
+        for sub in table.subtables:
+            out[sub.name] = self._eval_sub(sub, node, prefix, node_path, ev)
+        try:
+            return table.build(out, position)
+        except ConversionError as exc:
+            ev.errors.append((node_path, exc))
+            return None
+
+    def _eval_sub(self, sub: _Table, node: Any, prefix: str, node_path: str, ev: _Eval) -> Any:
+        name = prefix + sub.name
+        if sub.context is None:
+            contexts = [(node, node_path)]
+        else:
+            select = ev.run.entries if sub.many else ev.run.select
+            found = select(sub.context, node)
+            if found and ev.hits is not None:
+                ev.hits.add((sub.context.key, sub.context.text))
+            contexts = [(h, ev.run.path(h, node, index=sub.many)) for h in found]
+        if not sub.many:
+            if not contexts:
+                missing = sub.context.missing if sub.context else None
+                ev.paths[name] = node_path + (missing or "")
+                return sub.build({f.name: None for f in sub.fields}, 1)
+            here, here_path = contexts[0]
+            ev.paths[name] = here_path
+            return self._eval(sub, here, name + ".", here_path, ev)
+        entries = []
+        for position, (here, here_path) in enumerate(contexts, start=1):
+            entry_name = f"{name}[{position}]"
+            ev.paths[entry_name] = here_path
+            entry = self._eval(sub, here, entry_name + ".", here_path, ev, position)
+            if entry is not None:
+                entries.append(entry)
+        return entries
+
+
+def _text_of(value: Any) -> str | None:
+    if isinstance(value, dict | list):
+        return None
+    return convert.text(("true" if value else "false") if isinstance(value, bool) else value)
+
+
+def _first_line(doc: SourceDocument) -> Any:
+    for _, value in iter_ndjson(doc):
+        return value
+    return None
+
+
+def _header(headers: abc.Mapping[str, str], name: str) -> str | None:
+    if name in headers:
+        return headers[name]
+    lower = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lower), None)
+
+
+def _display(source: Traversable) -> str:
+    """A short name for messages: ``adapters/alpha/itmatt-11.toml`` when under adapters/."""
+    parts = str(source).replace("\\", "/").split("/")
+    if "adapters" in parts:
+        return "/".join(parts[len(parts) - parts[::-1].index("adapters") - 1 :])
+    return str(source)
+
+
+# --- loading: extends, merge, checks --------------------------------------------------------
+
+# Tables merged key by key with the file they extend; any other key replaces the base's.
+_MERGED = {
+    "namespaces", "detect", "message_ref", "items", "item", "party", "party.address",
+    "sender", "sender.address", "addressee", "addressee.address", "contents", "documents",
+    "transport", "codes", "patterns",
+}
+_ORIGIN = "__origin__"
+
+
+def _read_with_extends(source: Traversable, seen: frozenset[str] | set[str]) -> dict[str, Any]:
+    name = _display(source)
+    if name in seen:
+        raise MappingError(name, "extends", "files extend each other in a cycle")
+    try:
+        spec = tomllib.loads(source.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise MappingError(name, "", str(exc)) from None
+    _mark_origin(spec, name, "")
+    base_name = spec.pop("extends", None)
+    if base_name is None:
+        return spec
+    if not isinstance(base_name, str):
+        raise MappingError(name, "extends", "the file name of the mapping this one builds on")
+    base = _read_with_extends(source.parent.joinpath(base_name), {*seen, name})  # type: ignore[attr-defined]
+    return _merge(base, spec, "")
+
+
+def _mark_origin(spec: dict[str, Any], file: str, where: str) -> None:
+    """Remember which file set each key, so that errors and lint name the right file."""
+    spec[_ORIGIN] = {key: file for key in spec}
+    for key, value in spec.items():
+        if isinstance(value, dict) and f"{where}{key}" in _MERGED:
+            _mark_origin(value, file, f"{where}{key}.")
+
+
+def _merge(base: dict[str, Any], child: dict[str, Any], where: str) -> dict[str, Any]:
+    out = dict(base)
+    out[_ORIGIN] = {**base.get(_ORIGIN, {}), **child.get(_ORIGIN, {})}
+    for key, value in child.items():
+        here = f"{where}{key}"
+        if key == _ORIGIN:
+            continue
+        if here in _MERGED and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, here + ".")
+        else:
+            out[key] = value
+    return out
+
+
+def _origins(spec: dict[str, Any], where: str = "") -> dict[str, str]:
+    out = {}
+    for key, file in spec.get(_ORIGIN, {}).items():
+        out[f"{where}{key}"] = file
+        value = spec.get(key)
+        if isinstance(value, dict):
+            out.update(_origins(value, f"{where}{key}."))
+    return out
+
+
+def _origin_of(origins: dict[str, str], key: str, default: str) -> str:
+    """The file that set ``key`` or the nearest table around it."""
+    while key:
+        if key in origins:
+            return origins[key]
+        key = key.rpartition(".")[0]
+    return default
+
+
+def _clean(table: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in table.items() if k != _ORIGIN}
+
+
+_TOP_KEYS = {
+    "operator", "format", "version", "kind", "schema", "namespaces", "detect", "message_ref",
+    "items", "item", "party", "sender", "addressee", "contents", "documents", "transport",
+    "codes", "patterns", _ORIGIN,
+}
+
+
+class _Compiler:
+    """Checks a merged mapping spec and compiles it into a :class:`_Plan`."""
+
+    def __init__(self, spec: dict[str, Any], file: str) -> None:
+        self.spec = spec
+        self.file = file
+        self.origins = _origins(spec)
+        self.lint_paths: list[tuple[str, str]] = []
+        self._only(spec, "", _TOP_KEYS)
+        for key in ("operator", "format", "version"):
+            self.text(key)
+        try:
+            self.kind = Kind(self.text("kind"))
+        except ValueError:
+            raise self.fail("kind", f"{spec['kind']!r} is not one of xml, json, ndjson") from None
+        namespaces = self._strings(spec.get("namespaces", {}), "namespaces")
+        self.syntax: _XmlSyntax | _JsonSyntax = (
+            _XmlSyntax(namespaces, file) if self.kind is Kind.XML else _JsonSyntax(file)
+        )
+        self.codes = {
+            name: self._strings(table, f"codes.{name}")
+            for name, table in _clean(self._table_of(spec, "codes")).items()
+        }
+        self.patterns = {
+            name: self._regexes(table, f"patterns.{name}")
+            for name, table in _clean(self._table_of(spec, "patterns")).items()
+        }
+        self.converter = _Converter(self.patterns)
+
+    def fail(self, key: str, message: str) -> MappingError:
+        return MappingError(_origin_of(self.origins, key, self.file), key, message)
+
+    def text(self, key: str) -> str:
+        value = self.spec.get(key)
+        if not isinstance(value, str):
+            raise self.fail(key, "required: a string")
+        return value
+
+    def plan(self) -> _Plan:
+        detect = self._only(self._table_of(self.spec, "detect"), "detect.", {"root", "has", "equals"})
+        ref = self._only(
+            self._table_of(self.spec, "message_ref"), "message_ref.", {"path", "header", "fallback"}
+        )
+        if ref.get("fallback") not in (None, "sha256"):
+            raise self.fail("message_ref.fallback", 'the only fallback is "sha256"')
+        items = self._only(self._table_of(self.spec, "items"), "items.", {"path", "where", "count"})
+        plan = _Plan(
+            roots=self._roots(detect),
+            has=tuple(self.expr(h, "detect.has", lint=False) for h in _listed(detect, "has")),
+            equals=tuple(
+                (self.expr(p, f"detect.equals.{p}", lint=False), _text_of(v) or "")
+                for p, v in _clean(self._table_of(detect, "equals")).items()
+            ),
+            ref_path=self._optional(ref, "path", "message_ref.path"),
+            ref_header=ref.get("header"),
+            ref_fallback=ref.get("fallback"),
+            items_path=self._optional(items, "path", "items.path"),
+            where=tuple(
+                (k.lstrip("/"), _text_of(v) or "")
+                for k, v in _clean(self._table_of(items, "where")).items()
+            ),
+            count=self._optional(items, "count", "items.count"),
+            item=self._item_table(),
+            converter=self.converter,
+            lint_paths=tuple(self.lint_paths),
+            origins=self.origins,
+        )
+        if not (plan.roots or plan.has or plan.equals):
+            raise self.fail("detect", "say how to recognise the format: root, has or equals")
+        if self.kind is Kind.NDJSON and not plan.where:
+            raise self.fail("items.where", "required for ndjson: the field values of item lines")
+        if self.kind is not Kind.NDJSON and plan.items_path is None:
+            raise self.fail("items.path", "required: the path of the items")
+        return plan
+
+    # -- small checks --
+
+    def _only(self, table: Any, where: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(table, dict):
+            raise self.fail(where.rstrip("."), "must be a table")
+        for key in table:
+            if key != _ORIGIN and key not in allowed:
+                known = ", ".join(sorted(allowed - {_ORIGIN}))
+                raise self.fail(f"{where}{key}", f"unknown key; known: {known}")
+        return _clean(table)
+
+    def _table_of(self, spec: dict[str, Any], key: str) -> dict[str, Any]:
+        table = spec.get(key, {})
+        if not isinstance(table, dict):
+            raise self.fail(key, "must be a table")
+        return table
+
+    def _strings(self, table: Any, where: str) -> dict[str, str]:
+        if not isinstance(table, dict):
+            raise self.fail(where, "must be a table")
+        out = _clean(table)
+        for key, value in out.items():
+            if not isinstance(value, str):
+                raise self.fail(f"{where}.{key}", "must be a string")
+        return out
+
+    def _regexes(self, table: Any, where: str) -> list[tuple[str, re.Pattern[str]]]:
+        out = []
+        for result, pattern in self._strings(table, where).items():
+            try:
+                out.append((result, re.compile(pattern)))
+            except re.error as exc:
+                raise self.fail(f"{where}.{result}", f"bad regular expression: {exc}") from None
+        return out
+
+    def _roots(self, detect: dict[str, Any]) -> frozenset[str]:
+        roots = _listed(detect, "root")
+        if roots and not isinstance(self.syntax, _XmlSyntax):
+            raise self.fail("detect.root", "only XML documents have a root element")
+        return frozenset(self.syntax.qname(r, "detect.root") for r in roots)  # type: ignore[union-attr]
+
+    def expr(self, text: Any, key: str, *, lint: bool = True) -> _Expr:
+        if not isinstance(text, str):
+            raise self.fail(key, f"a path must be a string, not {text!r}")
+        compiled = self.syntax.compile(text, key)
+        if lint:
+            self.lint_paths.append((key, text))
+        return compiled
+
+    def _optional(self, table: dict[str, Any], name: str, key: str) -> _Expr | None:
+        return self.expr(table[name], key, lint=False) if name in table else None
+
+    # -- tables --
+
+    def _item_table(self) -> _Table:
+        spec = self.spec
+        item = self._only(self._table_of(spec, "item"), "item.", set(_ITEM_FIELDS))
+        if "item_id" not in item:
+            raise self.fail("item.item_id", "required: where the item identifier is")
+        fields = tuple(self._field(k, v, _ITEM_FIELDS[k], f"item.{k}") for k, v in item.items())
+        party = _flatten_address(self._table_of(spec, "party"))
+        subtables = [self._party(party, name) for name in ("sender", "addressee")]
+        for name, known, build, many in (
+            ("contents", _CONTENT_FIELDS, _build_line, True),
+            ("documents", _DOCUMENT_FIELDS, _build_document, True),
+            ("transport", _TRANSPORT_FIELDS, _build_transport, False),
+        ):
+            if name in spec:
+                table = self._only(spec[name], f"{name}.", {"path", *known})
+                subtables.append(self._table(name, table, known, build, many=many, where=name))
+        return _Table("", None, False, fields, tuple(subtables), _build_item)
+
+    def _party(self, template: dict[str, Any], name: str) -> _Table:
+        """Sender or addressee: the shared [party] fields, the party's own ones on top,
+        with ``{var}`` in paths replaced by the party's ``vars``."""
+        own = _flatten_address(self._table_of(self.spec, name))
+        own = self._only(own, f"{name}.", {"path", "vars", "tax_ids", *_PARTY_FIELDS})
+        variables = self._strings(own.pop("vars", {}), f"{name}.vars")
+        context = own.pop("path", None)
+        merged = _clean(_merge(template, own, ""))
+        tax_ids = merged.pop("tax_ids", None)
+        fields = []
+        for key, spec in merged.items():
+            where = f"{name}.{key}" if key in own else f"party.{key}"
+            if key not in _PARTY_FIELDS:
+                raise self.fail(where, f"unknown party field; known: {', '.join(_PARTY_FIELDS)}")
+            fields.append(self._field(key, _substitute(spec, variables), _PARTY_FIELDS[key], where))
+        fields.sort(key=lambda f: f.conversion == "phone")  # a phone needs the country first
+        subtables: tuple[_Table, ...] = ()
+        if tax_ids is not None:
+            where = f"{name}.tax_ids" if "tax_ids" in own else "party.tax_ids"
+            table = self._only(_substitute(tax_ids, variables), f"{where}.", {"path", "scheme", "value"})
+            subtables = (
+                self._table("tax_ids", table, _TAX_ID_FIELDS, _build_tax_id, many=True, where=where),
+            )
+        ctx = self.expr(_substitute(context, variables), f"{name}.path") if context else None
+        return _Table(name, ctx, False, tuple(fields), subtables, _build_party)
+
+    def _table(
+        self, name: str, table: dict[str, Any], known: dict[str, FieldType],
+        build: Callable[[dict[str, Any], int], Any], *, many: bool, where: str,
+    ) -> _Table:
+        context = table.pop("path", None)
+        if many and context is None:
+            raise self.fail(f"{where}.path", "required: the path of each entry")
+        ctx = self.expr(context, f"{where}.path") if context is not None else None
+        fields = tuple(self._field(k, v, known[k], f"{where}.{k}") for k, v in table.items())
+        return _Table(name, ctx, many, fields, (), build)
+
+    # -- fields --
+
+    def _field(self, name: str, spec: Any, kind: FieldType, key: str) -> _Field:
+        if isinstance(spec, str):
+            spec = {"path": spec}
+        if not isinstance(spec, dict):
+            raise self.fail(key, "a field is a path, or a table such as { path = ... }")
+        spec = _clean(spec)
+        sources = [s for s in _SOURCES if s in spec]
+        if len(sources) != 1:
+            raise self.fail(key, f"give exactly one of {', '.join(_SOURCES)}")
+        source = sources[0]
+        conversion = self._conversion(spec, kind, key)
+        allowed = {*_SOURCES, "sep", "convert", *_PARAMS[conversion]}
+        for param in spec:
+            if param not in allowed:
+                known = ", ".join(sorted(allowed))
+                raise self.fail(f"{key}.{param}", f"not a parameter of {conversion!r}: {known}")
+        if source == "sum" and conversion not in ("decimal", "integer", "weight", "money"):
+            raise self.fail(f"{key}.sum", "sum adds numbers: use it on decimal, weight or money")
+        if kind == LINES and source != "path":
+            raise self.fail(key, "address lines take path = a path or a list of paths")
+        texts = [] if source == "const" else spec[source]
+        texts = [texts] if isinstance(texts, str) else texts
+        if source in ("first", "join") and (not isinstance(texts, list) or len(texts) < 2):
+            raise self.fail(f"{key}.{source}", "give a list of at least two paths")
+        params = {
+            p: self.expr(v, f"{key}.{p}") if p in _PATH_PARAMS else v
+            for p, v in spec.items()
+            if p in _PARAMS[conversion]
+        }
+        made = _Field(
+            name=name, key=key, source=source, exprs=tuple(self.expr(t, key) for t in texts),
+            const=spec.get("const"), sep=spec.get("sep", " "), conversion=conversion,
+            params=params, kind=kind, table=self._code_table(params, kind, key),
+        )
+        self._check_params(params, key)
+        if source == "const":
+            try:
+                self.converter(made, made.const, "", _Eval(None, {}, [], None), None, {})
+            except _Failed as failed:
+                raise self.fail(f"{key}.const", failed.error.message) from None
+        return made
+
+    def _conversion(self, spec: dict[str, Any], kind: FieldType, key: str) -> str:
+        allowed = _conversions_for(kind)
+        if "convert" in spec:
+            conversion = spec["convert"]
+        elif "codes" in spec:
+            conversion = "code"
+        elif "patterns" in spec:
+            conversion = "match"
+        else:
+            conversion = allowed[0]
+        if conversion not in allowed:
+            raise self.fail(
+                f"{key}.convert",
+                f"{conversion!r} is not a conversion for this field; use one of {', '.join(allowed)}",
+            )
+        if conversion == "code" and isinstance(kind, str) and "codes" not in spec:
+            raise self.fail(f"{key}.codes", "name the code list ([codes.NAME]) to use")
+        if conversion == "match" and "patterns" not in spec:
+            raise self.fail(f"{key}.patterns", "name the pattern list ([patterns.NAME]) to use")
+        return conversion
+
+    def _code_table(self, params: dict[str, Any], kind: FieldType, key: str) -> dict | None:
+        """The code list a field uses, its values turned into the field's enum members."""
+        name = params.get("codes")
+        if name is None:
+            return None if isinstance(kind, str) else {m.value: m for m in kind}
+        if name not in self.codes:
+            raise self.fail(f"{key}.codes", f"no code list [codes.{name}] in the mapping")
+        if isinstance(kind, str):
+            return self.codes[name]
+        allowed = {m.value: m for m in kind}
+        table = {}
+        for code_value, canonical in self.codes[name].items():
+            if canonical not in allowed:
+                raise self.fail(
+                    f"codes.{name}.{code_value}",
+                    f"{canonical!r} is not a canonical {key.rpartition('.')[2]}: "
+                    f"{', '.join(allowed)}",
+                )
+            table[code_value] = allowed[canonical]
+        return table
+
+    def _check_params(self, params: dict[str, Any], key: str) -> None:
+        patterns = params.get("patterns")
+        if patterns is not None and patterns not in self.patterns:
+            raise self.fail(f"{key}.patterns", f"no pattern list [patterns.{patterns}]")
+        for fixed, path in (("unit", "unit_path"), ("currency", "currency_path")):
+            if fixed in params and path in params:
+                raise self.fail(f"{key}.{fixed}", f"give {fixed} or {path}, not both")
+        if "unit" in params:
+            try:
+                convert.weight_kg(1, params["unit"])
+            except ConversionError as exc:
+                raise self.fail(f"{key}.unit", exc.message) from None
+        if "zone" in params:
+            try:
+                ZoneInfo(params["zone"])
+            except (ZoneInfoNotFoundError, ValueError):
+                raise self.fail(f"{key}.zone", f"unknown time zone {params['zone']!r}") from None
+
+
+def _listed(table: dict[str, Any], key: str) -> list[Any]:
+    value = table.get(key, [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _flatten_address(table: dict[str, Any]) -> dict[str, Any]:
+    """``address.street = ...`` in TOML nests a table; fields are named flat."""
+    if not isinstance(table.get("address"), dict):
+        return table
+    address = table["address"]
+    out = {k: v for k, v in table.items() if k != "address"}
+    out.update({f"address.{k}": v for k, v in _clean(address).items()})
+    out[_ORIGIN] = {
+        **table.get(_ORIGIN, {}),
+        **{f"address.{k}": f for k, f in address.get(_ORIGIN, {}).items()},
+    }
+    return out
+
+
+def _substitute(spec: Any, variables: dict[str, str]) -> Any:
+    """Replace ``{name}`` in every path of a party field by the party's variable."""
+    if not variables:
+        return spec
+    if isinstance(spec, str):
+        for name, value in variables.items():
+            spec = spec.replace("{" + name + "}", value)
+        return spec
+    if isinstance(spec, list):
+        return [_substitute(s, variables) for s in spec]
+    if isinstance(spec, dict):
+        paths = {*_SOURCES, *_PATH_PARAMS, "path", "scheme", "value"} - {"const"}
+        return {k: _substitute(v, variables) if k in paths else v for k, v in spec.items()}
+    return spec

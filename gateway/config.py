@@ -1,0 +1,169 @@
+"""Settings: one TOML file, every key overridable by an ``AEDGW_*`` environment variable.
+
+Nested keys use a double underscore (``AEDGW_LIMITS__MAX_BODY_BYTES``); the environment
+wins over the file so that a container can be configured without editing it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import orjson
+
+ENV_PREFIX = "AEDGW_"
+DEFAULT_FILE = Path("aedgw.toml")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the gateway cannot use; the message names the setting."""
+
+
+@dataclass(slots=True)
+class Limits:
+    max_body_bytes: int = 64 * 1024 * 1024
+    """Largest body accepted, after gzip decompression."""
+    max_items: int = 100_000
+    """Most items in one message."""
+
+
+@dataclass(slots=True)
+class Retry:
+    max_attempts: int = 12
+    base_delay_s: float = 1.0
+    max_delay_s: float = 600.0
+
+
+@dataclass(slots=True)
+class Target:
+    """A targeting system the gateway pushes records to."""
+
+    name: str
+    url: str
+    routes: dict[str, list[str]] = field(default_factory=dict)
+    batch_size: int = 500
+    concurrency: int = 1
+    timeout_s: float = 30.0
+    auth_header: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    retry: Retry = field(default_factory=Retry)
+
+    def receives(self, operator: str, destination_country: str | None) -> bool:
+        """Routing: a target gets what its routes list, everything when they list nothing."""
+        countries = self.routes.get("destination_countries") or []
+        operators = self.routes.get("operators") or []
+        if countries and destination_country not in countries:
+            return False
+        return not operators or operator in operators
+
+
+@dataclass(slots=True)
+class Settings:
+    listen: str = "127.0.0.1:8080"
+    database_url: str | None = None
+    data_dir: Path = Path("var")
+    pg_dir: Path | None = None
+    """Embedded PostgreSQL data directory; ``<data_dir>/pg`` when unset."""
+    log_format: str = "auto"
+    """``json``, ``console``, or ``auto`` (console on a terminal, JSON otherwise)."""
+    log_level: str = "info"
+    pool_max_size: int = 10
+    limits: Limits = field(default_factory=Limits)
+    targets: list[Target] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0] or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def embedded_dir(self) -> Path:
+        return self.pg_dir or self.data_dir / "pg"
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (``./aedgw.toml`` when present) and apply the environment."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    file = path or (DEFAULT_FILE if DEFAULT_FILE.exists() else None)
+    if file is not None:
+        try:
+            data = tomllib.loads(Path(file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{file}: {exc}") from exc
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX) and value != "":
+            _set_env(data, name[len(ENV_PREFIX) :].lower().split("__"), value)
+    return _build(Settings, data, "")
+
+
+def _set_env(data: dict[str, Any], keys: list[str], value: str) -> None:
+    if keys == ["targets"]:
+        data["targets"] = parse_targets(value)
+        return
+    for key in keys[:-1]:
+        data = data.setdefault(key, {})
+    data[keys[-1]] = value
+
+
+def parse_targets(value: str) -> list[dict[str, Any]]:
+    """``AEDGW_TARGETS``: ``name=url,name2=url2`` or a JSON list of target tables."""
+    value = value.strip()
+    if value.startswith("["):
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"AEDGW_TARGETS is not valid JSON: {exc}") from exc
+        return list(parsed)
+    targets = []
+    for pair in filter(None, (p.strip() for p in value.split(","))):
+        name, sep, url = pair.partition("=")
+        if not sep or not name or not url:
+            raise ConfigError(f"AEDGW_TARGETS entry {pair!r} is not name=url")
+        targets.append({"name": name.strip(), "url": url.strip()})
+    return targets
+
+
+def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    """Make a settings dataclass from a mapping, converting env strings to field types."""
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown setting {where}{sorted(unknown)[0]}")
+    kwargs = {}
+    for name, raw in data.items():
+        kwargs[name] = _convert(hints[name], raw, f"{where}{name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where or 'settings'}: {exc}") from exc
+
+
+def _convert(hint: Any, raw: Any, where: str) -> Any:
+    origin = getattr(hint, "__origin__", None)
+    args = [a for a in getattr(hint, "__args__", ()) if a is not type(None)]
+    if origin is list and args and is_dataclass(args[0]):
+        return [_build(args[0], item, f"{where}[{i}].") for i, item in enumerate(raw)]
+    if is_dataclass(hint):
+        return _build(hint, raw, f"{where}.")
+    if not isinstance(raw, str):
+        return raw
+    target = args[0] if args and origin is not list and origin is not dict else hint
+    try:
+        if target is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if target in (int, float, Path):
+            return target(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {raw!r} is not a {target.__name__}") from exc
+    return raw

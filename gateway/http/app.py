@@ -1,0 +1,120 @@
+"""The aiohttp application factory: routes, middlewares, and resources in cleanup_ctx."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from adapters.registry import default_registry
+from gateway.codes import MessageCode
+from gateway.config import Settings
+from gateway.http import messages
+from gateway.http.responses import ApiError, json_response
+from gateway.http.state import DATABASE_URL, KEYS, LISTENER, POOL, REGISTRY, SETTINGS
+from gateway.keys import NOTIFY_CHANNEL, KeyCache
+from gateway.logging import get_logger
+from gateway.notify import Listener
+from gateway.store import StorageUnavailable, create_pool
+
+log = get_logger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id to every log line of the request and echo it to the client."""
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-Id"] = request_id
+        raise
+    finally:
+        principal = request.get("principal")
+        log.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+            operator=principal.subject if principal else None,
+        )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure in the one error shape; storage trouble is a 503, never a 500."""
+    try:
+        return await handler(request)
+    except ApiError:
+        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = MessageCode.NOT_FOUND if exc.status == 404 else MessageCode.BAD_REQUEST
+        raise ApiError(exc.status, code, exc.reason) from None
+    except StorageUnavailable as exc:
+        log.warning("storage_unavailable", error=type(exc).__name__)
+        raise ApiError(
+            503, MessageCode.STORAGE_UNAVAILABLE, "storage is unavailable; resend later",
+            headers={"Retry-After": "5"},
+        ) from None
+    except Exception:
+        log.exception("internal_error")
+        raise ApiError(500, MessageCode.INTERNAL, "internal error; the request id is logged") from None
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[POOL] = await create_pool(app[DATABASE_URL], max_size=settings.pool_max_size)
+    listener = Listener(app[DATABASE_URL])
+    listener.subscribe(NOTIFY_CHANNEL, lambda key_id: app[KEYS].invalidate(
+        None if key_id in (None, "*") else key_id))
+    await listener.start()
+    app[LISTENER] = listener
+    yield
+    await listener.stop()
+    await app[POOL].close()
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await request.app[POOL].fetchval("SELECT 1", timeout=2)
+    except (*StorageUnavailable, TimeoutError):
+        return json_response({"status": "unavailable", "database": "unreachable"}, 503)
+    return json_response({"status": "ready", "database": "ok"})
+
+
+def create_app(settings: Settings, database_url: str) -> web.Application:
+    """The gateway as an aiohttp application on an already migrated database."""
+    app = web.Application(
+        middlewares=[context_middleware, error_middleware],
+        client_max_size=settings.limits.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[DATABASE_URL] = database_url
+    app[KEYS] = KeyCache()
+    app[REGISTRY] = default_registry()
+    app.cleanup_ctx.append(_database)
+    app.add_routes(messages.routes)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", make_aiohttp_handler())
+    return app

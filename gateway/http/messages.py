@@ -1,0 +1,138 @@
+"""``POST /v1/messages`` and ``GET /v1/messages/{id}``: receive, archive, adapt, store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+from hashlib import sha256
+
+import structlog
+from aiohttp import web
+
+from adapters.base import MessageRejected
+from gateway import intake, operators
+from gateway.codes import MessageCode
+from gateway.document import DocumentRefused, decompress, media_kind, parse, too_large
+from gateway.http.auth import authenticate
+from gateway.http.responses import ApiError, json_response
+from gateway.http.state import POOL, REGISTRY, SETTINGS
+from gateway.ingest import Translation, translate
+from gateway.intake import Answer, Arrival, archive_refused, error_body
+from gateway.keys import Scope
+from gateway.logging import get_logger
+from gateway.metrics import INGEST_SECONDS, count_receipt
+from gateway.schemas import SchemaInvalid
+
+log = get_logger(__name__)
+routes = web.RouteTableDef()
+
+# Below this size translating inline is cheaper than handing work to a thread.
+_INLINE_BYTES = 64 * 1024
+_HEADERS_FOR_ADAPTERS = ("X-Message-Ref",)
+
+
+@routes.post("/v1/messages")
+async def submit(request: web.Request) -> web.Response:
+    principal = await authenticate(request, Scope.OPERATOR)
+    settings = request.app[SETTINGS]
+    pool = request.app[POOL]
+    profile = await operators.get(pool, principal.subject)
+    if profile is None or profile.disabled_at is not None:
+        raise ApiError(403, MessageCode.FORBIDDEN, "this operator is not enabled")
+    content_type = request.headers.get("Content-Type", "")
+    try:
+        media_kind(content_type)
+        raw = decompress(
+            await _read_body(request, settings.limits.max_body_bytes),
+            request.headers.get("Content-Encoding"),
+            settings.limits.max_body_bytes,
+        )
+    except DocumentRefused as refused:
+        raise ApiError(refused.status, refused.code, refused.message) from None
+    started = time.perf_counter()
+    arrival = Arrival(
+        message_id=str(uuid.uuid4()),
+        operator=profile.code,
+        received_at=datetime.now(UTC),
+        raw=raw,
+        raw_sha256=sha256(raw).hexdigest(),
+        content_type=content_type,
+        idempotency_key=request.headers.get("Idempotency-Key") or None,
+    )
+    structlog.contextvars.bind_contextvars(message_id=arrival.message_id)
+    headers = {h: request.headers[h] for h in _HEADERS_FOR_ADAPTERS if h in request.headers}
+    adapters = request.app[REGISTRY].candidates(profile.formats)
+
+    def work() -> Translation:
+        doc = parse(raw, content_type, headers)
+        return translate(
+            doc,
+            adapters,
+            allow_bilateral=profile.allow_bilateral,
+            max_items=settings.limits.max_items,
+        )
+
+    try:
+        translation = work() if len(raw) < _INLINE_BYTES else await asyncio.to_thread(work)
+    except DocumentRefused as refused:
+        answer = Answer(
+            refused.status,
+            error_body(refused.code, refused.message, refused.details,
+                       message_id=arrival.message_id, status="rejected"),
+        )
+        await archive_refused(pool, arrival, answer.status, answer.body)
+    except (MessageRejected, SchemaInvalid) as rejected:
+        answer = Answer(
+            422,
+            error_body(rejected.code, rejected.message, rejected.details,
+                       message_id=arrival.message_id, operator=profile.code, status="rejected"),
+        )
+        await archive_refused(pool, arrival, answer.status, answer.body)
+    else:
+        answer = await intake.store(
+            pool,
+            arrival,
+            translation,
+            profile,
+            settings.targets,
+            dry_run=request.query.get("dry_run", "").lower() in {"1", "true", "yes"},
+        )
+    INGEST_SECONDS.labels(profile.code).observe(time.perf_counter() - started)
+    count_receipt(profile.code, str(answer.body.get("status", answer.status)), answer.body)
+    log.info(
+        "message_answered",
+        http_status=answer.status,
+        replay=answer.replay,
+        status=answer.body.get("status"),
+        items=answer.body.get("items"),
+        error=(answer.body.get("error") or {}).get("code"),
+    )
+    return json_response(answer.body, answer.status)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """Read at most ``limit`` bytes (compressed bodies are capped again after inflating)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@routes.get("/v1/messages/{message_id}")
+async def receipt(request: web.Request) -> web.Response:
+    principal = await authenticate(request, Scope.OPERATOR)
+    try:
+        message_id = uuid.UUID(request.match_info["message_id"])
+    except ValueError:
+        raise ApiError(404, MessageCode.NOT_FOUND, "no such message") from None
+    body = await intake.get_receipt(request.app[POOL], message_id, principal.subject)
+    if body is None:
+        raise ApiError(404, MessageCode.NOT_FOUND, "no such message")
+    return json_response(body)

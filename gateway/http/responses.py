@@ -1,0 +1,35 @@
+"""Response helpers: every JSON body through orjson, every error in the one error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gateway.codes import MessageCode
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+class ApiError(web.HTTPException):
+    """Raise from a handler to answer ``{"error": {...}}`` with ``status``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: MessageCode,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status_code = status
+        super().__init__(
+            body=orjson.dumps({"error": {"code": code.value, "message": message, "details": details}}),
+            content_type="application/json",
+            headers=headers,
+        )

@@ -1,0 +1,18 @@
+"""Typed application state (aiohttp ``AppKey``s), shared by the factory and handlers."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from adapters.registry import Registry
+from gateway.config import Settings
+from gateway.keys import KeyCache
+from gateway.notify import Listener
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE_URL = web.AppKey("database_url", str)
+POOL = web.AppKey("pool", asyncpg.Pool)
+KEYS = web.AppKey("keys", KeyCache)
+REGISTRY = web.AppKey("registry", Registry)
+LISTENER = web.AppKey("listener", Listener)

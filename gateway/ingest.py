@@ -1,0 +1,159 @@
+"""Adapt and validate: from a parsed document to canonical items and per-item errors.
+
+Pure and synchronous (no HTTP, no database), so ``aedgw translate``, the fixtures'
+tests and the HTTP endpoint run exactly the same steps: choose the adapter, validate
+against its schema, read the message reference, translate, apply the canonical rules
+and reject duplicates within the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import Adapter, ItemError, MessageRejected, source_format
+from gateway import rules
+from gateway.canonical import CanonicalItem, item_to_dict
+from gateway.codes import ItemCode, MessageCode
+from gateway.document import Document, DocumentRefused, Kind, parse
+from gateway.receipt import Status
+from gateway.schemas import SchemaInvalid, validate_json, validate_xml
+
+
+@dataclass(slots=True)
+class Translation:
+    """A message's items after adaptation and the canonical rules, in source order."""
+
+    adapter: Adapter
+    message_ref: str
+    received: int = 0
+    items: list[tuple[int, CanonicalItem]] = field(default_factory=list)
+    errors: list[ItemError] = field(default_factory=list)
+
+    @property
+    def source_format(self) -> str:
+        return source_format(self.adapter)
+
+
+def select_adapter(doc: Document, adapters: Sequence[Adapter]) -> Adapter:
+    """The first of the operator's adapters that recognises the document."""
+    for adapter in adapters:
+        if adapter.kind is doc.kind and adapter.detect(doc):
+            return adapter
+    formats = sorted({source_format(a) for a in adapters}) or ["none"]
+    raise MessageRejected(
+        MessageCode.FORMAT_UNKNOWN,
+        f"the document is in none of this operator's formats ({', '.join(formats)})",
+    )
+
+
+def validate(adapter: Adapter, doc: Document) -> None:
+    """Whole-document schema check; NDJSON adapters check each line as they read it."""
+    if adapter.schema is None:
+        return
+    if doc.kind is Kind.XML:
+        validate_xml(adapter.schema, doc.root)
+    elif doc.kind is Kind.JSON:
+        validate_json(adapter.schema, doc.root)
+
+
+def translate(
+    doc: Document,
+    adapters: Sequence[Adapter],
+    *,
+    allow_bilateral: bool = False,
+    max_items: int = 100_000,
+) -> Translation:
+    """Run every step before storage. Raises DocumentRefused (400) or MessageRejected /
+    SchemaInvalid (422) when the message as a whole cannot be taken."""
+    adapter = select_adapter(doc, adapters)
+    validate(adapter, doc)
+    ref = adapter.message_ref(doc)
+    if not ref:
+        raise MessageRejected(MessageCode.MESSAGE_REF_MISSING, "the message has no reference")
+    result = Translation(adapter=adapter, message_ref=ref)
+    seen: dict[str, int | None] = {}
+    for index, out in enumerate(adapter.translate(doc)):
+        if index >= max_items:
+            raise DocumentRefused(
+                400, MessageCode.PARSE_LIMIT, f"more than {max_items} items in one message"
+            )
+        result.received += 1
+        if isinstance(out, ItemError):
+            result.errors.append(out)
+            continue
+        errors = [
+            ItemError(index, out.item_id, out.path_of(e.field), e.code, e.message)
+            for e in rules.check(out, allow_bilateral=allow_bilateral)
+        ]
+        duplicate = _duplicate(seen, out)
+        if duplicate:
+            errors.append(ItemError(index, out.item_id, out.source_path, *duplicate))
+        seen[out.item_id] = out.revision
+        if errors:
+            result.errors.extend(errors)
+        else:
+            result.items.append((index, out))
+    return result
+
+
+def _duplicate(
+    seen: dict[str, int | None], item: CanonicalItem
+) -> tuple[ItemCode, str] | None:
+    """A repeated item is refused unless both carry explicit ascending revisions."""
+    if item.item_id not in seen:
+        return None
+    before = seen[item.item_id]
+    if before is not None and item.revision is not None and item.revision > before:
+        return None
+    return ItemCode.DUPLICATE_IN_MESSAGE, f"item {item.item_id} appears earlier in this message"
+
+
+def translation_to_dict(operator: str, translation: Translation) -> dict[str, Any]:
+    """The dry-run view without a database: what ``aedgw translate`` prints and what the
+    fixtures' ``expected.json`` holds."""
+    records = [
+        item_to_dict(item) | {"function": item.function, "revision": item.revision}
+        for _, item in translation.items
+    ]
+    accepted = len(translation.items)
+    return {
+        "operator": operator,
+        "source_format": translation.source_format,
+        "message_ref": translation.message_ref,
+        "status": Status.of(translation.received, accepted).value,
+        "items": {
+            "received": translation.received,
+            "accepted": accepted,
+            "rejected": translation.received - accepted,
+        },
+        "errors": [e.to_dict() for e in translation.errors],
+        "records": records,
+    }
+
+
+def dry_run(
+    raw: bytes,
+    content_type: str,
+    adapters: Sequence[Adapter],
+    *,
+    operator: str,
+    headers: dict[str, str] | None = None,
+    allow_bilateral: bool = False,
+) -> dict[str, Any]:
+    """Translate without a database, answering in the fixtures' expected-output form:
+    ``{"http_status", "translation"}`` or ``{"http_status", "error"}``."""
+    try:
+        doc = parse(raw, content_type, headers or {})
+        translation = translate(doc, adapters, allow_bilateral=allow_bilateral)
+    except DocumentRefused as refused:
+        return _refusal(refused.status, refused.code, refused.message, refused.details)
+    except (MessageRejected, SchemaInvalid) as rejected:
+        return _refusal(422, rejected.code, rejected.message, rejected.details)
+    return {"http_status": 202, "translation": translation_to_dict(operator, translation)}
+
+
+def _refusal(status: int, code: MessageCode, message: str, details: Any) -> dict[str, Any]:
+    return {"http_status": status, "error": {"code": code.value, "message": message,
+                                              "details": details}}

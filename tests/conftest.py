@@ -1,0 +1,137 @@
+"""Real PostgreSQL for every test: the embedded server (or ``AEDGW_DATABASE_URL``), a
+template database migrated once per session, and a fresh clone of it per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from adapters.registry import default_registry
+from gateway import keys, operators
+from gateway.config import Settings, Target
+from gateway.embedded import create_database, load_pgserver
+from gateway.http.app import create_app
+from gateway.keys import Scope
+from gateway.operators import Profile
+from gateway.store import create_pool
+from gateway.store.migrate import migrate
+
+TEMPLATE = "aedgw_test_template"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("AEDGW_DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = load_pgserver().get_server(
+        tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
+    )
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def template_url(admin_url: str) -> str:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+    finally:
+        await conn.close()
+    await create_database(admin_url, TEMPLATE)
+    url = with_database(admin_url, TEMPLATE)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return url
+
+
+@pytest.fixture
+async def database_url(admin_url: str, template_url: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    name = f"aedgw_test_{uuid.uuid4().hex[:12]}"
+    await create_database(admin_url, name, template=TEMPLATE)
+    yield with_database(admin_url, name)
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, log_format="json")
+
+
+Client = TestClient
+
+
+@pytest.fixture
+async def make_client(
+    database_url: str, settings: Settings
+) -> AsyncIterator[Callable[..., Awaitable[TestClient]]]:
+    """Start the gateway on a real socket; call again with other settings if needed."""
+    clients: list[TestClient] = []
+
+    async def start(targets: list[Target] | None = None, **changes: object) -> TestClient:
+        for name, value in changes.items():
+            setattr(settings, name, value)
+        settings.targets = targets or []
+        client = TestClient(TestServer(create_app(settings, database_url)))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., Awaitable[TestClient]]) -> TestClient:
+    return await make_client()
+
+
+@pytest.fixture
+def add_operator(pool: asyncpg.Pool) -> Callable[..., Awaitable[str]]:
+    """Register an operator (default formats from the registry) and return a key for it."""
+
+    async def add(code: str, **profile: object) -> str:
+        formats = profile.pop("formats", None) or default_registry().formats_of(code)
+        async with pool.acquire() as conn:
+            if await operators.get(conn, code) is None:
+                await operators.add(
+                    conn, Profile(code=code, name=code, formats=tuple(formats), **profile)
+                )
+            _, key = await keys.issue(conn, Scope.OPERATOR, code)
+        return key
+
+    return add
+
+
+def bearer(key: str, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", **headers}
