@@ -44,6 +44,7 @@ from gateway.canonical import (
 from gateway.codes import ItemCode, MessageCode
 from gateway.document import Document as SourceDocument
 from gateway.document import Kind, iter_ndjson
+from gateway.schemas import SchemaInvalid, json_problems
 
 
 class MappingError(Exception):
@@ -101,11 +102,11 @@ _SOURCES = ("path", "first", "join", "sum", "const")
 _PATH_PARAMS = ("unit_path", "currency_path", "country_path", "times")
 # conversion name -> the parameters it accepts (besides the source keys and "convert")
 _PARAMS: dict[str, set[str]] = {
-    "text": {"only_non_latin"},
+    "text": {"only_non_latin", "remove"},
     "hs": set(),
     "phone": {"country_path"},
-    "code": {"codes"},
-    "match": {"patterns"},
+    "code": {"codes", "remove"},
+    "match": {"patterns", "remove"},
     "decimal": {"decimal_comma", "times"},
     "integer": set(),
     "weight": {"unit", "unit_path", "decimal_comma", "times"},
@@ -127,17 +128,18 @@ def _conversions_for(kind: FieldType) -> tuple[str, ...]:
 
 # --- paths: XPath for XML, relative JSON paths for JSON and NDJSON --------------------------
 
-_SIMPLE_XPATH = re.compile(r"(?:[\w.-]+:)?[\w.-]+(?:/(?:[\w.-]+:)?[\w.-]+)*(?:/@[\w.-]+)?|@[\w.-]+")
+_CHILD_STEPS = re.compile(r"(?:[\w.-]+:)?[\w.-]+(?:/(?:[\w.-]+:)?[\w.-]+)*")
 
 
 @dataclass(frozen=True, slots=True)
 class _Expr:
-    """One compiled path; ``missing`` is the path suffix shown when it matches nothing."""
+    """One compiled path. ``parents`` are its leading steps, deepest first (XML child-step
+    paths only): a value that is missing is reported at the deepest one that exists."""
 
     text: str
     key: str
     run: Any
-    missing: str | None
+    parents: tuple[Any, ...] = ()
 
 
 def _local(tag: str) -> str:
@@ -158,10 +160,15 @@ class _XmlSyntax:
             xpath(self._probe)
         except etree.XPathError as exc:
             raise MappingError(self.file, key, f"XPath {text!r}: {exc}") from None
-        missing = None
-        if _SIMPLE_XPATH.fullmatch(text):
-            missing = "".join("/" + step.rpartition(":")[2] for step in text.split("/"))
-        return _Expr(text, key, xpath, missing)
+        steps = text.split("/")
+        parents: tuple[Any, ...] = ()
+        if _CHILD_STEPS.fullmatch(steps[0]) and len(steps) > 1:
+            leading = [s for s in steps[:-1] if _CHILD_STEPS.fullmatch(s)]
+            parents = tuple(
+                etree.XPath("/".join(leading[:n]), namespaces=self.namespaces)
+                for n in range(len(leading), 0, -1)
+            )
+        return _Expr(text, key, xpath, parents)
 
     def qname(self, text: str, key: str) -> str:
         prefix, _, local = text.rpartition(":")
@@ -191,9 +198,7 @@ class _JsonSyntax:
         segments = tuple(_unescape(s) for s in body.split("/")) if body not in ("", ".") else ()
         if "" in segments:
             raise MappingError(self.file, key, f"path {text!r} has an empty step")
-        simple = not absolute and all(s not in ("..", "*", ".") for s in segments)
-        missing = "".join("/" + _escape(s) for s in segments) if simple else None
-        return _Expr(text, key, (absolute, segments), missing)
+        return _Expr(text, key, (absolute, segments))
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +265,18 @@ class _XmlRun:
             path = f"{self.path(parent, context)}/{step}"
         self._inner[node] = path
         return path
+
+    def nearest(self, expr: _Expr, node: Any, node_path: str) -> str:
+        """Where a value the path does not find belongs: its deepest existing parent."""
+        for parent in expr.parents:
+            found = parent(node)
+            if found:
+                return self.path(found[0], node)
+        return node_path
+
+    def container(self, expr: _Expr, node: Any, node_path: str) -> str:
+        """The path of a computed value (a sum) or of a list: the context it was read in."""
+        return node_path
 
     def _positions(self, parent: Any) -> dict[str, dict[Any, int]]:
         """Each child's 1-based position among its same-named siblings, computed once."""
@@ -339,6 +356,24 @@ class _JsonRun:
 
     def item_path(self, node: _JNode) -> str:
         return self.path(node, node)
+
+    def container(self, expr: _Expr, node: _JNode, node_path: str) -> str:
+        """The path of a computed value (a sum) or of a list: the array it came from."""
+        found = self.select(expr, node)
+        if len(found) == 1 and isinstance(found[0].value, list):
+            return self.path(found[0], node)
+        return self.nearest(expr, node, node_path)
+
+    def nearest(self, expr: _Expr, node: _JNode, node_path: str) -> str:
+        """Where a value the path does not find belongs: its deepest existing parent."""
+        absolute, segments = expr.run
+        here = _JNode(self.root, ()) if absolute else node
+        for segment in segments[:-1]:
+            found = self._step(here, segment)
+            if len(found) != 1 or segment in ("..", "*"):
+                break
+            here = found[0]
+        return self.path(here, node) if absolute or here is not node else node_path
 
 
 # --- fields and conversions -----------------------------------------------------------------
@@ -427,9 +462,9 @@ class _Field:
                 raw = self.sep.join(convert.text(p) or "" for p, _ in parts) or None
             else:
                 raw = self._sum(parts) if parts else None
+                path = ev.run.container(self.exprs[0], node, node_path) if parts else None
         if path is None:
-            missing = self.exprs[0].missing
-            path = node_path + missing if missing is not None else node_path
+            path = ev.run.nearest(self.exprs[0], node, node_path)
         return raw, path
 
     def _sum(self, parts: list[tuple[Raw, str]]) -> Decimal:
@@ -460,8 +495,17 @@ class _Converter:
         except ConversionError as exc:
             raise _Failed(exc, path) from None
 
-    def _text(self, f: _Field, raw: Any, *_: Any) -> str | None:
+    @staticmethod
+    def _cleaned(f: _Field, raw: Any) -> str | None:
+        """The text with the characters of ``remove`` taken out ("111.444.777-35")."""
         value = convert.text(raw)
+        remove = f.params.get("remove")
+        return convert.text(value.translate({ord(c): None for c in remove})) if (
+            value is not None and remove
+        ) else value
+
+    def _text(self, f: _Field, raw: Any, *_: Any) -> str | None:
+        value = self._cleaned(f, raw)
         if value is not None and f.params.get("only_non_latin") and not _is_non_latin(value):
             return None
         return value
@@ -480,10 +524,12 @@ class _Converter:
 
     def _code(self, f: _Field, raw: Any, *_: Any) -> Any:
         assert f.table is not None
-        return convert.code(convert.text(raw), f.table, f.params.get("codes") or f.name)
+        return convert.code(self._cleaned(f, raw), f.table, f.params.get("codes") or f.name)
 
     def _match(self, f: _Field, raw: Any, *_: Any) -> str | None:
-        value = convert.text(raw)
+        """The name of the first pattern the value matches: a shape, so a value matching
+        none is unreadable (value_invalid), not an unknown code."""
+        value = self._cleaned(f, raw)
         if value is None:
             return None
         name = f.params["patterns"]
@@ -491,7 +537,7 @@ class _Converter:
             if pattern.fullmatch(value):
                 return result
         allowed = ", ".join(r for r, _ in self.patterns[name])
-        raise UnknownCode(f"{value!r} matches none of patterns {name!r} ({allowed})", value)
+        raise ConversionError(f"{raw!r} has none of the shapes {allowed}", raw)
 
     def _times(self, f: _Field, value: Decimal | None, ev: _Eval, node: Any) -> Decimal | None:
         expr = f.params.get("times")
@@ -528,6 +574,8 @@ class _Converter:
         currency, currency_path = ev.param(
             f.params.get("currency_path"), node, f.params.get("currency")
         )
+        if f.source == "sum" and currency_path:
+            self._same_currency(f.params["currency_path"], currency, ev, node)
         if currency_path:
             ev.paths[f"{ev.prefix}{f.name}.currency"] = currency_path
         if currency is None:
@@ -538,6 +586,14 @@ class _Converter:
             amount = convert.decimal(raw, comma=f.params.get("decimal_comma", False))
         amount = self._times(f, amount, ev, node)
         return None if amount is None else Money(amount, currency)
+
+    @staticmethod
+    def _same_currency(expr: _Expr, currency: str, ev: _Eval, node: Any) -> None:
+        """A sum is only meaningful in one currency: the gateway converts none."""
+        for other, other_path in ev.all((expr,), node):
+            if convert.text(other) != currency:
+                error = ConversionError(f"currency {other!r} differs from {currency!r}", other)
+                raise _Failed(error, other_path)
 
     def _datetime(self, f: _Field, raw: Any, *_: Any) -> Any:
         return convert.timestamp(convert.text(raw), f.params.get("zone"))
@@ -624,6 +680,7 @@ class _Plan:
     ref_fallback: str | None
     items_path: _Expr | None
     where: tuple[tuple[str, str], ...]
+    header: bool
     count: _Expr | None
     item: _Table
     converter: _Converter
@@ -661,11 +718,8 @@ class Mapping:
             return False
         if plan.roots and doc.root.tag not in plan.roots:
             return False
-        root = _first_line(doc) if self.kind is Kind.NDJSON else doc.root
-        if root is None:
-            return False
-        run, node = self._run_for(root)
-        if any(not run.select(expr, node) for expr in plan.has):
+        run, node = self._top(doc)
+        if node is None or any(not run.select(expr, node) for expr in plan.has):
             return False
         ev = _Eval(run, {}, [], None)
         return all(
@@ -675,8 +729,7 @@ class Mapping:
     def message_ref(self, doc: SourceDocument) -> str | None:
         plan = self._plan
         if plan.ref_path is not None:
-            root = _first_line(doc) if self.kind is Kind.NDJSON else doc.root
-            run, node = self._run_for(root)
+            run, node = self._top(doc)
             value = convert.text(_Eval(run, {}, [], None).first((plan.ref_path,), node)[0])
             if value is not None:
                 return value
@@ -706,53 +759,86 @@ class Mapping:
 
     # -- translation --
 
-    def _run_for(self, root: Any) -> tuple[Any, Any]:
+    def _top(self, doc: SourceDocument) -> tuple[Any, Any]:
+        """The run and node that document-level paths start from (NDJSON: the first line)."""
         if self.kind is Kind.XML:
-            return _XmlRun(), root
-        return _JsonRun(root), _JNode(root, ())
+            return _XmlRun(), doc.root
+        if self.kind is Kind.JSON:
+            return _JsonRun(doc.root), _JNode(doc.root, ())
+        for number, value in iter_ndjson(doc):
+            return _JsonRun(value, f"line {number} "), _JNode(value, ())
+        return _JsonRun(None), None
 
     def _translate(
         self, doc: SourceDocument, hits: set[tuple[str, str]] | None
     ) -> Iterator[CanonicalItem | ItemError]:
+        declared, where = self._declared_count(doc)
         count = 0
         for index, (run, node) in enumerate(self._items(doc)):
             count += 1
+            if declared is not None and count > declared:
+                break
             yield self._item(index, run, node, hits)
-        if self._plan.count is not None:
-            self._check_count(doc, count)
+        if declared is not None and count != declared:
+            raise MessageRejected(
+                MessageCode.ITEM_COUNT_MISMATCH,
+                f"the message declares {declared} items but carries "
+                f"{'more' if count > declared else count}",
+                [{"path": where}],
+            )
 
-    def _items(self, doc: SourceDocument) -> Iterator[tuple[Any, Any]]:
-        plan = self._plan
-        if self.kind is Kind.NDJSON:
-            for number, value in iter_ndjson(doc):
-                if isinstance(value, dict) and all(
-                    _text_of(value.get(k)) == want for k, want in plan.where
-                ):
-                    yield _JsonRun(value, f"line {number} "), _JNode(value, ())
-            return
-        assert plan.items_path is not None
-        run, root = self._run_for(doc.root)
-        for node in run.entries(plan.items_path, root):
-            yield run, node
-
-    def _check_count(self, doc: SourceDocument, count: int) -> None:
-        """A message that declares how many items it carries must carry that many."""
+    def _declared_count(self, doc: SourceDocument) -> tuple[int | None, str]:
+        """The number of items the message says it carries, when the mapping reads one."""
         expr = self._plan.count
-        assert expr is not None
-        root = _first_line(doc) if self.kind is Kind.NDJSON else doc.root
-        run, node = self._run_for(root)
+        if expr is None:
+            return None, ""
+        run, node = self._top(doc)
         raw, path = _Eval(run, {}, [], None).first((expr,), node)
-        where = [{"path": path or expr.text}]
+        where = path or expr.text
         try:
             declared = convert.integer(raw)
         except ConversionError as exc:
-            raise MessageRejected(MessageCode.ITEM_COUNT_MISMATCH, exc.message, where) from None
-        if declared != count:
             raise MessageRejected(
-                MessageCode.ITEM_COUNT_MISMATCH,
-                f"the message declares {declared} items but carries {count}",
-                where,
+                MessageCode.ITEM_COUNT_MISMATCH, exc.message, [{"path": where}]
+            ) from None
+        if declared is None:
+            raise MessageRejected(
+                MessageCode.ITEM_COUNT_MISMATCH, "the item count is missing", [{"path": where}]
             )
+        return declared, where
+
+    def _items(self, doc: SourceDocument) -> Iterator[tuple[Any, Any]]:
+        if self.kind is Kind.NDJSON:
+            yield from self._lines(doc)
+            return
+        plan = self._plan
+        assert plan.items_path is not None
+        run, root = self._top(doc)
+        for node in run.entries(plan.items_path, root):
+            yield run, node
+
+    def _lines(self, doc: SourceDocument) -> Iterator[tuple[Any, Any]]:
+        """NDJSON item lines, read one at a time; each line is checked against the schema
+        as it comes, and a line that is neither the header nor an item breaks the file."""
+        plan = self._plan
+        for position, (number, value) in enumerate(iter_ndjson(doc)):
+            if self.schema is not None:
+                problems = json_problems(self.schema, value)
+                if problems:
+                    raise SchemaInvalid(self.schema, [
+                        p | {"path": f"line {number} {p['path']}".strip()} for p in problems
+                    ])
+            if position == 0 and plan.header:
+                continue
+            if not isinstance(value, dict) or any(
+                _text_of(value.get(k)) != want for k, want in plan.where
+            ):
+                key = plan.where[0][0]
+                raise SchemaInvalid(self.schema or self.file, [{
+                    "path": f"line {number} /{key}",
+                    "message": f"expected an item line ({key} = {plan.where[0][1]!r})",
+                }])
+            yield _JsonRun(value, f"line {number} "), _JNode(value, ())
 
     def _item(
         self, index: int, run: Any, node: Any, hits: set[tuple[str, str]] | None
@@ -807,12 +893,14 @@ class Mapping:
             contexts = [(h, ev.run.path(h, node, index=sub.many)) for h in found]
         if not sub.many:
             if not contexts:
-                missing = sub.context.missing if sub.context else None
-                ev.paths[name] = node_path + (missing or "")
+                assert sub.context is not None
+                ev.paths[name] = ev.run.nearest(sub.context, node, node_path)
                 return sub.build({f.name: None for f in sub.fields}, 1)
             here, here_path = contexts[0]
             ev.paths[name] = here_path
             return self._eval(sub, here, name + ".", here_path, ev)
+        assert sub.context is not None
+        ev.paths[name] = ev.run.container(sub.context, node, node_path)
         entries = []
         for position, (here, here_path) in enumerate(contexts, start=1):
             entry_name = f"{name}[{position}]"
@@ -827,12 +915,6 @@ def _text_of(value: Any) -> str | None:
     if isinstance(value, dict | list):
         return None
     return convert.text(("true" if value else "false") if isinstance(value, bool) else value)
-
-
-def _first_line(doc: SourceDocument) -> Any:
-    for _, value in iter_ndjson(doc):
-        return value
-    return None
 
 
 def _header(headers: abc.Mapping[str, str], name: str) -> str | None:
@@ -976,7 +1058,9 @@ class _Compiler:
         )
         if ref.get("fallback") not in (None, "sha256"):
             raise self.fail("message_ref.fallback", 'the only fallback is "sha256"')
-        items = self._only(self._table_of(self.spec, "items"), "items.", {"path", "where", "count"})
+        items = self._only(
+            self._table_of(self.spec, "items"), "items.", {"path", "where", "header", "count"}
+        )
         plan = _Plan(
             roots=self._roots(detect),
             has=tuple(self.expr(h, "detect.has", lint=False) for h in _listed(detect, "has")),
@@ -992,6 +1076,7 @@ class _Compiler:
                 (k.lstrip("/"), _text_of(v) or "")
                 for k, v in _clean(self._table_of(items, "where")).items()
             ),
+            header=bool(items.get("header", False)),
             count=self._optional(items, "count", "items.count"),
             item=self._item_table(),
             converter=self.converter,
@@ -1118,7 +1203,7 @@ class _Compiler:
     # -- fields --
 
     def _field(self, name: str, spec: Any, kind: FieldType, key: str) -> _Field:
-        if isinstance(spec, str):
+        if isinstance(spec, str) or (kind == LINES and isinstance(spec, list)):
             spec = {"path": spec}
         if not isinstance(spec, dict):
             raise self.fail(key, "a field is a path, or a table such as { path = ... }")

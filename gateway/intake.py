@@ -295,6 +295,8 @@ async def _write(
         [s.sha for s in stored],
         bodies,
     )
+    if stored:
+        await conn.execute(Q.notify_records, op)
     latest = {s.item.item_id: s for s in stored}  # the last revision of each item wins
     await conn.execute(
         Q.update_items,

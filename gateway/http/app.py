@@ -15,7 +15,15 @@ from gateway.codes import MessageCode
 from gateway.config import Settings
 from gateway.http import messages
 from gateway.http.responses import ApiError, json_response
-from gateway.http.state import DATABASE_URL, KEYS, LISTENER, POOL, REGISTRY, SETTINGS
+from gateway.http.state import (
+    DATABASE_URL,
+    KEYS,
+    LISTENER,
+    POOL,
+    PRINCIPAL,
+    REGISTRY,
+    SETTINGS,
+)
 from gateway.keys import NOTIFY_CHANNEL, KeyCache
 from gateway.logging import get_logger
 from gateway.notify import Listener
@@ -43,7 +51,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         exc.headers["X-Request-Id"] = request_id
         raise
     finally:
-        principal = request.get("principal")
+        principal = request.get(PRINCIPAL)
         log.info(
             "request",
             method=request.method,
@@ -107,6 +115,8 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(
         middlewares=[context_middleware, error_middleware],
         client_max_size=settings.limits.max_body_bytes,
+        # We inflate gzip ourselves, stopping at the size limit: a gzip bomb never expands.
+        handler_args={"auto_decompress": False},
     )
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url

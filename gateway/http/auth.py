@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.codes import MessageCode
-from gateway.http.state import KEYS, POOL
+from gateway.http.state import KEYS, POOL, PRINCIPAL
 from gateway.http.responses import ApiError
 from gateway.keys import Principal, Scope
 
@@ -26,5 +26,5 @@ async def authenticate(request: web.Request, *scopes: Scope) -> Principal:
     if principal.scope not in scopes:
         allowed = " or ".join(s.value for s in scopes)
         raise ApiError(403, MessageCode.FORBIDDEN, f"this needs a {allowed} key")
-    request["principal"] = principal
+    request[PRINCIPAL] = principal
     return principal

@@ -28,8 +28,7 @@ class ApiError(web.HTTPException):
         headers: dict[str, str] | None = None,
     ) -> None:
         self.status_code = status
+        error = {"error": {"code": code.value, "message": message, "details": details}}
         super().__init__(
-            body=orjson.dumps({"error": {"code": code.value, "message": message, "details": details}}),
-            content_type="application/json",
-            headers=headers,
+            text=orjson.dumps(error).decode(), content_type="application/json", headers=headers
         )

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from adapters.registry import Registry
 from gateway.config import Settings
-from gateway.keys import KeyCache
+from gateway.keys import KeyCache, Principal
 from gateway.notify import Listener
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -16,3 +16,4 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 KEYS = web.AppKey("keys", KeyCache)
 REGISTRY = web.AppKey("registry", Registry)
 LISTENER = web.AppKey("listener", Listener)
+PRINCIPAL = web.RequestKey("principal", Principal)

@@ -47,7 +47,7 @@ CREATE INDEX messages_operator_received ON messages (operator, received_at);
 CREATE TABLE message_claims (
     operator     text NOT NULL,
     dedupe_key   text NOT NULL,
-    message_id   uuid NOT NULL REFERENCES messages (message_id),
+    message_id   uuid NOT NULL,  -- the message is inserted after the claim is won
     raw_sha256   text NOT NULL,
     accepted_any boolean NOT NULL,
     PRIMARY KEY (operator, dedupe_key)

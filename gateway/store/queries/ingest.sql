@@ -77,3 +77,7 @@ ON CONFLICT (target, operator, item_id) WHERE state = 'pending' DO UPDATE
 
 -- name: message_records
 SELECT body FROM records WHERE message_id = $1 ORDER BY seq;
+
+-- name: notify_records
+-- Wakes the feed's long-pollers when this transaction commits (NOTIFY is transactional).
+SELECT pg_notify('aedgw_records', $1);
