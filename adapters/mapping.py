@@ -2,9 +2,12 @@
 
 A mapping says where each canonical field is in the operator's document (XPath for XML, a
 relative JSON path for JSON and NDJSON) and how to convert it (units, code lists, minor
-units, decimal commas, line totals). Loading checks every key, path and code list so that an
-onboarding engineer gets "file: key: what is wrong" at start-up, not a wrong record later.
+units, decimal commas, line totals). Loading checks every key, path and code list, so an
+onboarding engineer reads "file: key: what is wrong" at start-up, not a wrong record later.
 The format is described in docs/onboarding.md ("Mapping files").
+
+Sections: field types; paths (compiled once, evaluated per item, with the source path of
+every value); fields and conversions; the adapter; loading.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class LintFinding:
         return f"{self.file}: {self.key}: path {self.path!r} never matches in the sample"
 
 
-# --- canonical field types: the default conversion of a field follows from its type ---------
+# --- canonical field types: a field's default conversion follows from its type ------------
 
 TEXT, HS, LINES, DECIMAL, INTEGER, WEIGHT, MONEY, TIME = (
     "text", "hs", "lines", "decimal", "integer", "weight", "money", "datetime"
@@ -100,7 +103,7 @@ _TRANSPORT_FIELDS: dict[str, FieldType] = {
 
 _SOURCES = ("path", "first", "join", "sum", "const")
 _PATH_PARAMS = ("unit_path", "currency_path", "country_path", "times")
-# conversion name -> the parameters it accepts (besides the source keys and "convert")
+# conversion -> the parameters it takes (besides the source keys, "sep" and "convert")
 _PARAMS: dict[str, set[str]] = {
     "text": {"only_non_latin", "remove"},
     "hs": set(),
@@ -120,65 +123,69 @@ def _conversions_for(kind: FieldType) -> tuple[str, ...]:
     """The conversions a field of this type may use; the first is its default."""
     if not isinstance(kind, str):
         return ("code",)
-    return {
-        TEXT: ("text", "hs", "phone", "code", "match"),
-        HS: ("hs", "text"),
-    }.get(kind, (kind,))
+    return {TEXT: ("text", "hs", "phone", "code", "match"), HS: ("hs", "text")}.get(kind, (kind,))
 
 
-# --- paths: XPath for XML, relative JSON paths for JSON and NDJSON --------------------------
-
-_CHILD_STEPS = re.compile(r"(?:[\w.-]+:)?[\w.-]+(?:/(?:[\w.-]+:)?[\w.-]+)*")
+# --- paths ----------------------------------------------------------------------------------
+# A path is compiled once. Child-step paths ("a:Sender/a:Name", "@type", "declaredValue/
+# amount") take a fast route through a per-element index of children (XML) or plain dict
+# lookups (JSON); anything else is a precompiled lxml XPath or a general JSON walk. Either
+# route yields each value with its source path, built as it goes.
 
 
 @dataclass(frozen=True, slots=True)
 class _Expr:
-    """One compiled path. ``parents`` are its leading steps, deepest first (XML child-step
-    paths only): a value that is missing is reported at the deepest one that exists."""
+    """One compiled path. ``steps`` is set for child-step paths (XML: (Clark tag, local
+    name) pairs and an optional final attribute; JSON: keys and their pointer suffix)."""
 
     text: str
     key: str
     run: Any
-    parents: tuple[Any, ...] = ()
+    steps: tuple[Any, ...] | None = None
+    attr: str | None = None
+    suffix: str = ""
 
 
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
+_XML_STEP = re.compile(r"(?:([A-Za-z_][\w.-]*):)?([A-Za-z_][\w.-]*)")
+_XML_ATTR = re.compile(r"@([\w.-]+)")
 
 
 class _XmlSyntax:
-    """Compiles XPath at load time; an unknown prefix or bad syntax fails with file + key."""
+    """Compiles XPath with the mapping's namespace prefixes."""
 
-    def __init__(self, namespaces: dict[str, str], file: str) -> None:
-        self.namespaces = dict(namespaces)
-        self.file = file
+    def __init__(self, namespaces: dict[str, str]) -> None:
+        self.namespaces = namespaces
         self._probe = etree.Element("probe")
 
     def compile(self, text: str, key: str) -> _Expr:
+        """Raises ValueError on bad syntax or an unknown prefix (found by a trial run)."""
         try:
             xpath = etree.XPath(text, namespaces=self.namespaces)
             xpath(self._probe)
         except etree.XPathError as exc:
-            raise MappingError(self.file, key, f"XPath {text!r}: {exc}") from None
-        steps = text.split("/")
-        parents: tuple[Any, ...] = ()
-        if _CHILD_STEPS.fullmatch(steps[0]) and len(steps) > 1:
-            leading = [s for s in steps[:-1] if _CHILD_STEPS.fullmatch(s)]
-            parents = tuple(
-                etree.XPath("/".join(leading[:n]), namespaces=self.namespaces)
-                for n in range(len(leading), 0, -1)
-            )
-        return _Expr(text, key, xpath, parents)
+            raise ValueError(f"XPath {text!r}: {exc}") from None
+        parts = text.split("/") if text != "." else []
+        attr = None
+        if parts and _XML_ATTR.fullmatch(parts[-1]):
+            attr = parts.pop()[1:]
+        steps = []
+        for part in parts:
+            match = _XML_STEP.fullmatch(part)
+            if match is None:
+                return _Expr(text, key, xpath)
+            prefix, local = match.groups()
+            steps.append((f"{{{self.namespaces[prefix]}}}{local}" if prefix else local, local))
+        return _Expr(text, key, xpath, tuple(steps), attr)
 
-    def qname(self, text: str, key: str) -> str:
+    def qname(self, text: str) -> str:
         prefix, _, local = text.rpartition(":")
         if prefix and prefix not in self.namespaces:
-            raise MappingError(self.file, key, f"prefix {prefix!r} is not in [namespaces]")
+            raise ValueError(f"prefix {prefix!r} is not in [namespaces]")
         return f"{{{self.namespaces[prefix]}}}{local}" if prefix else local
 
 
-def _unescape(segment: str) -> str:
-    return segment.replace("~1", "/").replace("~0", "~")
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
 
 
 def _escape(segment: str | int) -> str:
@@ -189,108 +196,179 @@ class _JsonSyntax:
     """JSON paths: "a/b/0" relative to the context, "/a/b" from the root (a JSON Pointer),
     ".." one level up, "*" every element, "." the context itself."""
 
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def compile(self, text: str, key: str) -> _Expr:
+    @staticmethod
+    def compile(text: str, key: str) -> _Expr:
         absolute = text.startswith("/")
         body = text[1:] if absolute else text
-        segments = tuple(_unescape(s) for s in body.split("/")) if body not in ("", ".") else ()
+        segments = tuple(
+            s.replace("~1", "/").replace("~0", "~") for s in body.split("/")
+        ) if body not in ("", ".") else ()
         if "" in segments:
-            raise MappingError(self.file, key, f"path {text!r} has an empty step")
-        return _Expr(text, key, (absolute, segments))
+            raise ValueError(f"path {text!r} has an empty step")
+        plain = not absolute and not {"..", "*", "."} & set(segments)
+        if not plain:
+            return _Expr(text, key, (absolute, segments))
+        suffix = "".join("/" + _escape(s) for s in segments)
+        return _Expr(text, key, (absolute, segments), segments, None, suffix)
+
+
+class _XmlRun:
+    """Evaluates paths in one XML document; names nodes with 1-based XPath indices (on
+    items and list entries always, elsewhere when same-named siblings exist)."""
+
+    __slots__ = ("_children", "_outer_children", "_outer_paths", "_paths")
+
+    def __init__(self) -> None:
+        self._outer_children: dict[Any, dict[str, list[Any]]] = {}
+        self._outer_paths: dict[Any, str] = {}
+        self._children = self._outer_children
+        self._paths = self._outer_paths
+
+    def top(self, doc: SourceDocument) -> tuple[Any, str]:
+        return doc.root, "/" + _local(doc.root.tag)
+
+    def item_path(self, node: Any) -> str:
+        """The item's path; caches of the previous item are dropped, the message's kept."""
+        self._children, self._paths = self._outer_children, self._outer_paths
+        path = self._path(node, index=True)
+        self._children, self._paths = {}, {node: path}
+        return path
+
+    def values(self, expr: _Expr, node: Any, node_path: str) -> list[tuple[Raw | None, str]]:
+        if expr.steps is None:
+            return [(self._raw(hit), self._hit_path(hit, node_path)) for hit in _list(expr, node)]
+        hits = self._walk(expr.steps, node, node_path, False) if expr.steps else [(node, node_path)]
+        attr = expr.attr
+        if attr is None:
+            return [(el.text, path) for el, path in hits]
+        return [(el.get(attr), f"{path}/@{attr}") for el, path in hits if el.get(attr) is not None]
+
+    def nodes(self, expr: _Expr, node: Any, node_path: str, many: bool) -> list[tuple[Any, str]]:
+        """The context elements a table's path selects (list entries always indexed)."""
+        if expr.steps is None or expr.attr is not None:
+            found = [h for h in _list(expr, node) if isinstance(h, etree._Element)]
+            return [(h, self._path(h, index=many)) for h in found]
+        hits = self._walk(expr.steps, node, node_path, many) if expr.steps else [(node, node_path)]
+        for el, path in hits:
+            self._paths[el] = path
+        return hits
+
+    @staticmethod
+    def exists(expr: _Expr, node: Any) -> bool:
+        return bool(_list(expr, node))
+
+    def nearest(self, expr: _Expr, node: Any, node_path: str) -> str:
+        """Where a value the path does not find belongs: its deepest existing parent."""
+        if not expr.steps:
+            return node_path
+        path = node_path
+        current = [(node, node_path)]
+        for step in expr.steps[:-1] if expr.attr is None else expr.steps:
+            current = self._walk((step,), current[0][0], current[0][1], False)
+            if not current:
+                break
+            path = current[0][1]
+        return path
+
+    def list_path(self, expr: _Expr, node: Any, node_path: str) -> str:
+        """The path of a list as a whole: the element holding its entries."""
+        return self.nearest(expr, node, node_path)
+
+    @staticmethod
+    def sum_path(expr: _Expr, node: Any, node_path: str) -> str:
+        """A sum is computed from the context's values: it has the context's path."""
+        return node_path
+
+    def _walk(
+        self, steps: tuple[Any, ...], node: Any, node_path: str, index_last: bool
+    ) -> list[tuple[Any, str]]:
+        current = [(node, node_path)]
+        last = len(steps) - 1
+        for n, (tag, local) in enumerate(steps):
+            found: list[tuple[Any, str]] = []
+            for el, path in current:
+                same = self._index(el).get(tag)
+                if not same:
+                    continue
+                if len(same) == 1 and not (index_last and n == last):
+                    found.append((same[0], f"{path}/{local}"))
+                else:
+                    found.extend((c, f"{path}/{local}[{i}]") for i, c in enumerate(same, 1))
+            if not found:
+                return found
+            current = found
+        return current
+
+    def _index(self, el: Any) -> dict[str, list[Any]]:
+        """An element's children by tag, built once per element."""
+        index = self._children.get(el)
+        if index is None:
+            index = self._outer_children.get(el)
+        if index is None:
+            index = self._children[el] = {}
+            for child in el:
+                same = index.get(child.tag)
+                if same is None:
+                    index[child.tag] = [child]
+                else:
+                    same.append(child)
+        return index
+
+    def _path(self, el: Any, *, index: bool = False) -> str:
+        if not index:
+            known = self._paths.get(el) or self._outer_paths.get(el)
+            if known is not None:
+                return known
+        parent = el.getparent()
+        local = _local(el.tag)
+        if parent is None:
+            path = "/" + local
+        else:
+            same = self._index(parent)[el.tag]
+            step = f"{local}[{same.index(el) + 1}]" if index or len(same) > 1 else local
+            path = f"{self._path(parent)}/{step}"
+        self._paths[el] = path
+        return path
+
+    def _hit_path(self, hit: Any, node_path: str) -> str:
+        if isinstance(hit, etree._Element):
+            return self._path(hit)
+        parent = hit.getparent() if isinstance(hit, etree._ElementUnicodeResult) else None
+        if parent is None:
+            return node_path
+        base = self._path(parent)
+        return f"{base}/@{_local(hit.attrname)}" if hit.is_attribute else base
+
+    @staticmethod
+    def _raw(hit: Any) -> Raw | None:
+        if isinstance(hit, etree._Element):
+            return hit.text
+        if isinstance(hit, bool):
+            return "true" if hit else "false"
+        if isinstance(hit, float):
+            return Decimal(repr(hit)).normalize()
+        return hit
+
+
+def _list(expr: _Expr, node: Any) -> list[Any]:
+    result = expr.run(node)
+    return result if isinstance(result, list) else [result]
 
 
 @dataclass(frozen=True, slots=True)
 class _JNode:
+    """A JSON value with where it is: pointer parts (for "..") and the pointer text."""
+
     value: Any
     ptr: tuple[str | int, ...]
+    pointer: str
 
-
-class _XmlRun:
-    """Evaluates paths on one XML document and names nodes with 1-based XPath indices.
-
-    Paths of the message-level nodes (the root, the items' parent and the items' positions)
-    are kept for the whole document; those inside an item are dropped after the item.
-    """
-
-    __slots__ = ("_inner", "_inner_positions", "_outer", "_outer_positions")
-
-    def __init__(self) -> None:
-        self._outer: dict[Any, str] = {}
-        self._outer_positions: dict[Any, dict[str, dict[Any, int]]] = {}
-        self._inner = self._outer
-        self._inner_positions = self._outer_positions
-
-    def item_path(self, node: Any) -> str:
-        self._inner, self._inner_positions = self._outer, self._outer_positions
-        path = self.path(node, node, index=True)
-        self._inner, self._inner_positions = {node: path}, {}
-        return path
-
-    def select(self, expr: _Expr, node: Any) -> list[Any]:
-        result = expr.run(node)
-        return result if isinstance(result, list) else [result]
-
-    entries = select
-
-    @staticmethod
-    def raw(node: Any) -> Raw | None:
-        if isinstance(node, str):
-            return node
-        if isinstance(node, bool):
-            return "true" if node else "false"
-        if isinstance(node, float):
-            return Decimal(repr(node)).normalize()
-        return node.text
-
-    def path(self, node: Any, context: Any, *, index: bool = False) -> str:
-        if not isinstance(node, etree._Element):
-            parent = node.getparent() if isinstance(node, etree._ElementUnicodeResult) else None
-            if parent is None:
-                return self.path(context, context)
-            base = self.path(parent, context)
-            return f"{base}/@{_local(node.attrname)}" if node.is_attribute else base
-        if not index:
-            known = self._inner.get(node) or self._outer.get(node)
-            if known is not None:
-                return known
-        parent = node.getparent()
-        name = _local(node.tag)
-        if parent is None:
-            path = "/" + name
-        else:
-            same = self._positions(parent)[node.tag]
-            step = f"{name}[{same[node]}]" if index or len(same) > 1 else name
-            path = f"{self.path(parent, context)}/{step}"
-        self._inner[node] = path
-        return path
-
-    def nearest(self, expr: _Expr, node: Any, node_path: str) -> str:
-        """Where a value the path does not find belongs: its deepest existing parent."""
-        for parent in expr.parents:
-            found = parent(node)
-            if found:
-                return self.path(found[0], node)
-        return node_path
-
-    def container(self, expr: _Expr, node: Any, node_path: str) -> str:
-        """The path of a computed value (a sum) or of a list: the context it was read in."""
-        return node_path
-
-    def _positions(self, parent: Any) -> dict[str, dict[Any, int]]:
-        """Each child's 1-based position among its same-named siblings, computed once."""
-        positions = self._inner_positions.get(parent) or self._outer_positions.get(parent)
-        if positions is None:
-            positions = self._inner_positions[parent] = {}
-            for child in parent:
-                same = positions.setdefault(child.tag, {})
-                same[child] = len(same) + 1
-        return positions
+    def child(self, key: str | int, value: Any) -> _JNode:
+        return _JNode(value, (*self.ptr, key), f"{self.pointer}/{_escape(key)}")
 
 
 class _JsonRun:
-    """Evaluates relative JSON paths inside one document (or one NDJSON line)."""
+    """Evaluates paths in one JSON document, or one NDJSON line (``prefix`` "line N ")."""
 
     __slots__ = ("prefix", "root")
 
@@ -298,48 +376,92 @@ class _JsonRun:
         self.root = root
         self.prefix = prefix
 
-    def select(self, expr: _Expr, node: _JNode) -> list[_JNode]:
-        absolute, segments = expr.run
-        current = [_JNode(self.root, ())] if absolute else [node]
-        for segment in segments:
-            found: list[_JNode] = []
-            for here in current:
-                found.extend(self._step(here, segment))
-            current = found
-        return current
+    def top(self, _: SourceDocument | None = None) -> tuple[_JNode, str]:
+        return _JNode(self.root, (), ""), self.prefix.rstrip()
 
-    def entries(self, expr: _Expr, node: _JNode) -> list[_JNode]:
-        """Like select, but a selected array stands for its elements (a list table)."""
-        out: list[_JNode] = []
-        for hit in self.select(expr, node):
-            if isinstance(hit.value, list):
-                out.extend(_JNode(v, (*hit.ptr, i)) for i, v in enumerate(hit.value))
-            elif hit.value is not None:
-                out.append(hit)
-        return out
+    def item_path(self, node: _JNode) -> str:
+        return (self.prefix + node.pointer).rstrip()
+
+    def values(self, expr: _Expr, node: _JNode, node_path: str) -> list[tuple[Raw | None, str]]:
+        if expr.steps is not None:
+            value = node.value
+            for key in expr.steps:
+                if isinstance(value, dict):
+                    value = value.get(key)
+                elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                    value = value[int(key)]
+                else:
+                    return []
+            if value is None:
+                return []
+            base = _JNode(value, (*node.ptr, *expr.steps), node.pointer + expr.suffix)
+            return [(self._raw(v), self.item_path(v)) for v in _elements(base)]
+        return [
+            (self._raw(v), self.item_path(v))
+            for hit in self._walk(expr, node) for v in _elements(hit)
+        ]
+
+    def nodes(
+        self, expr: _Expr, node: _JNode, node_path: str, many: bool
+    ) -> list[tuple[_JNode, str]]:
+        hits = self._walk(expr, node)
+        found = [v for hit in hits for v in _elements(hit)] if many else hits
+        return [(v, self.item_path(v)) for v in found if v.value is not None]
+
+    def exists(self, expr: _Expr, node: _JNode) -> bool:
+        return any(hit.value is not None for hit in self._walk(expr, node))
+
+    def nearest(self, expr: _Expr, node: _JNode, node_path: str) -> str:
+        """Where a value the path does not find belongs: its deepest existing parent."""
+        absolute, segments = expr.run
+        here = self.top()[0] if absolute else node
+        for segment in segments[:-1]:
+            found = self._step(here, segment)
+            if len(found) != 1 or segment in ("..", "*"):
+                break
+            here = found[0]
+        return self.item_path(here) if absolute or here is not node else node_path
+
+    def list_path(self, expr: _Expr, node: _JNode, node_path: str) -> str:
+        """The path of a list as a whole: the array holding its entries."""
+        found = self._walk(expr, node)
+        if len(found) == 1 and isinstance(found[0].value, list):
+            return self.item_path(found[0])
+        return self.nearest(expr, node, node_path)
+
+    sum_path = nearest
+
+    def _walk(self, expr: _Expr, node: _JNode) -> list[_JNode]:
+        absolute, segments = expr.run
+        current = [self.top()[0]] if absolute else [node]
+        for segment in segments:
+            current = [found for here in current for found in self._step(here, segment)]
+        return current
 
     def _step(self, here: _JNode, segment: str) -> list[_JNode]:
         value = here.value
         if segment == "..":
-            ptr = here.ptr[:-1]
-            up = self.root
-            for part in ptr:
-                up = up[part]
-            return [_JNode(up, ptr)]
+            up = self.top()[0]
+            for part in here.ptr[:-1]:
+                key = int(part) if isinstance(up.value, list) else part
+                up = up.child(key, up.value[key])
+            return [up]
         if segment == "*":
             if isinstance(value, list):
-                return [_JNode(v, (*here.ptr, i)) for i, v in enumerate(value)]
+                return [here.child(i, v) for i, v in enumerate(value)]
             if isinstance(value, dict):
-                return [_JNode(v, (*here.ptr, k)) for k, v in value.items()]
+                return [here.child(k, v) for k, v in value.items()]
             return []
+        if segment == ".":
+            return [here]
         if isinstance(value, dict):
-            return [_JNode(value[segment], (*here.ptr, segment))] if segment in value else []
+            return [here.child(segment, value[segment])] if segment in value else []
         if isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
-            return [_JNode(value[int(segment)], (*here.ptr, int(segment)))]
+            return [here.child(int(segment), value[int(segment)])]
         return []
 
     @staticmethod
-    def raw(node: _JNode) -> Raw | None:
+    def _raw(node: _JNode) -> Raw | None:
         value = node.value
         if value is None or isinstance(value, str | Decimal):
             return value
@@ -347,83 +469,71 @@ class _JsonRun:
             return "true" if value else "false"
         if isinstance(value, int):
             return value
-        kind = "an object" if isinstance(value, dict) else "a list"
-        raise ConversionError(f"expected a single value, found {kind}", value)
+        if isinstance(value, float):
+            return Decimal(repr(value))
+        raise ConversionError("expected a single value, found an object", value)
 
-    def path(self, node: _JNode, context: _JNode, *, index: bool = False) -> str:
-        pointer = "".join("/" + _escape(p) for p in node.ptr)
-        return f"{self.prefix}{pointer}".strip() if self.prefix else pointer
 
-    def item_path(self, node: _JNode) -> str:
-        return self.path(node, node)
-
-    def container(self, expr: _Expr, node: _JNode, node_path: str) -> str:
-        """The path of a computed value (a sum) or of a list: the array it came from."""
-        found = self.select(expr, node)
-        if len(found) == 1 and isinstance(found[0].value, list):
-            return self.path(found[0], node)
-        return self.nearest(expr, node, node_path)
-
-    def nearest(self, expr: _Expr, node: _JNode, node_path: str) -> str:
-        """Where a value the path does not find belongs: its deepest existing parent."""
-        absolute, segments = expr.run
-        here = _JNode(self.root, ()) if absolute else node
-        for segment in segments[:-1]:
-            found = self._step(here, segment)
-            if len(found) != 1 or segment in ("..", "*"):
-                break
-            here = found[0]
-        return self.path(here, node) if absolute or here is not node else node_path
+def _elements(node: _JNode) -> list[_JNode]:
+    """An array stands for its elements; anything else for itself."""
+    if isinstance(node.value, list):
+        return [node.child(i, v) for i, v in enumerate(node.value)]
+    return [node]
 
 
 # --- fields and conversions -----------------------------------------------------------------
 
 
 class _Failed(Exception):
-    """A field that could not be converted, with the path of the offending value."""
+    """A value that could not be converted, with the path of the offending value."""
 
     def __init__(self, error: ConversionError, path: str) -> None:
         self.error = error
         self.path = path
 
 
+def _present(raw: Raw | None) -> bool:
+    return raw is not None and (not isinstance(raw, str) or bool(raw.strip()))
+
+
 @dataclass(slots=True)
 class _Eval:
-    """The state of one item's translation: where results and errors go."""
+    """One item's translation in progress: the context being read, results, errors."""
 
     run: Any
     paths: dict[str, str]
     errors: list[tuple[str, ConversionError]]
     hits: set[tuple[str, str]] | None
+    node: Any = None
+    node_path: str = ""
     prefix: str = ""
 
-    def first(self, exprs: tuple[_Expr, ...], node: Any) -> tuple[Raw | None, str | None]:
-        """The first non-empty value among the paths, and its source path."""
+    def first(self, exprs: tuple[_Expr, ...]) -> tuple[Raw | None, str | None]:
+        """The first non-empty value the paths select, and its source path."""
         for expr in exprs:
-            for hit in self.run.select(expr, node):
-                raw = self.run.raw(hit)
-                if raw is not None and (not isinstance(raw, str) or raw.strip()):
+            for raw, path in self.run.values(expr, self.node, self.node_path):
+                if _present(raw):
                     if self.hits is not None:
                         self.hits.add((expr.key, expr.text))
-                    return raw, self.run.path(hit, node)
+                    return raw, path
         return None, None
 
-    def all(self, exprs: tuple[_Expr, ...], node: Any) -> list[tuple[Raw, str]]:
+    def all(self, exprs: tuple[_Expr, ...]) -> list[tuple[Raw, str]]:
         """Every non-empty value the paths select, in order, with its source path."""
-        out = []
+        out: list[tuple[Raw, str]] = []
         for expr in exprs:
-            for hit in self.run.entries(expr, node):
-                raw = self.run.raw(hit)
-                if raw is not None and (not isinstance(raw, str) or raw.strip()):
-                    if self.hits is not None:
-                        self.hits.add((expr.key, expr.text))
-                    out.append((raw, self.run.path(hit, node)))
+            found = [(raw, path) for raw, path in self.run.values(expr, self.node, self.node_path)
+                     if _present(raw)]
+            if found and self.hits is not None:
+                self.hits.add((expr.key, expr.text))
+            out.extend(found)  # type: ignore[arg-type]
         return out
 
-    def param(self, expr: _Expr | None, node: Any, fixed: Any = None) -> tuple[Any, str | None]:
+    def param(self, expr: _Expr | None, fixed: Any = None) -> tuple[Any, str | None]:
+        """A parameter read from the document (``*_path``, ``times``), or its fixed value."""
         if expr is None:
             return fixed, None
-        raw, path = self.first((expr,), node)
+        raw, path = self.first((expr,))
         return convert.text(raw), path
 
 
@@ -441,92 +551,94 @@ class _Field:
     params: dict[str, Any]
     kind: FieldType
     table: dict[str, Any] | None
-    """The code list of a ``code`` conversion, values already canonical (enum members)."""
+    """The code list of a ``code`` conversion, its values already canonical."""
+    convert: Callable[..., Any]
 
-    def read(self, ev: _Eval, node: Any, node_path: str) -> tuple[Any, str]:
+    def read(self, ev: _Eval) -> tuple[Any, str]:
         """The raw value (None when absent) and the path of the value or where it belongs.
-
         Address lines read as a list of texts, recorded one by one in ``ev.paths``."""
-        if self.source == "const":
+        source = self.source
+        if source == "const":
             return self.const, ""
-        if self.source in ("path", "first") and self.kind != LINES:
-            raw, path = ev.first(self.exprs, node)
-        else:
-            parts = ev.all(self.exprs, node)
-            path = parts[0][1] if parts else None
-            if self.kind == LINES:
-                raw = [convert.text(p) for p, _ in parts]
-                for i, (_, line_path) in enumerate(parts, start=1):
-                    ev.paths[f"{ev.prefix}{self.name}[{i}]"] = line_path
-            elif self.source == "join":
-                raw = self.sep.join(convert.text(p) or "" for p, _ in parts) or None
-            else:
-                raw = self._sum(parts) if parts else None
-                path = ev.run.container(self.exprs[0], node, node_path) if parts else None
-        if path is None:
-            path = ev.run.nearest(self.exprs[0], node, node_path)
-        return raw, path
+        if source != "path" or self.kind == LINES:
+            return self._read_many(ev)
+        for raw, path in ev.run.values(self.exprs[0], ev.node, ev.node_path):
+            if _present(raw):
+                if ev.hits is not None:
+                    ev.hits.add((self.key, self.exprs[0].text))
+                return raw, path
+        return None, ev.run.nearest(self.exprs[0], ev.node, ev.node_path)
 
-    def _sum(self, parts: list[tuple[Raw, str]]) -> Decimal:
+    def _read_many(self, ev: _Eval) -> tuple[Any, str]:
+        if self.source == "first":
+            raw, path = ev.first(self.exprs)
+            return raw, path or ev.run.nearest(self.exprs[0], ev.node, ev.node_path)
+        parts = ev.all(self.exprs)
+        if not parts:
+            return ([] if self.kind == LINES else None), ev.run.nearest(
+                self.exprs[0], ev.node, ev.node_path
+            )
+        if self.kind == LINES:
+            for i, (_, line_path) in enumerate(parts, start=1):
+                ev.paths[f"{ev.prefix}{self.name}[{i}]"] = line_path
+            return [convert.text(p) for p, _ in parts], parts[0][1]
+        if self.source == "join":
+            return self.sep.join(convert.text(p) or "" for p, _ in parts), parts[0][1]
+        comma = self.params.get("decimal_comma", False)
         total = Decimal(0)
         for raw, path in parts:
             try:
-                total += convert.decimal(raw, comma=self.params.get("decimal_comma", False)) or 0
+                total += convert.decimal(raw, comma=comma) or 0
             except ConversionError as exc:
                 raise _Failed(exc, path) from None
-        return total
+        return total, ev.run.sum_path(self.exprs[0], ev.node, ev.node_path)
 
 
 def _is_non_latin(value: str) -> bool:
-    return any(
-        ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN") for ch in value
-    )
+    return any(ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN") for ch in value)
 
 
 class _Converter:
-    """Turns a field's raw value into its canonical value, reading parameter paths."""
+    """The conversions, one method each: (field, raw, path, eval, values so far) -> value.
+    A ConversionError is reported at ``path``; a _Failed names its own path."""
 
     def __init__(self, patterns: dict[str, list[tuple[str, re.Pattern[str]]]]) -> None:
         self.patterns = patterns
-
-    def __call__(self, f: _Field, raw: Any, path: str, ev: _Eval, node: Any, out: dict) -> Any:
-        try:
-            return getattr(self, "_" + f.conversion)(f, raw, path, ev, node, out)
-        except ConversionError as exc:
-            raise _Failed(exc, path) from None
 
     @staticmethod
     def _cleaned(f: _Field, raw: Any) -> str | None:
         """The text with the characters of ``remove`` taken out ("111.444.777-35")."""
         value = convert.text(raw)
         remove = f.params.get("remove")
-        return convert.text(value.translate({ord(c): None for c in remove})) if (
-            value is not None and remove
-        ) else value
+        if value is None or not remove:
+            return value
+        return convert.text(value.translate({ord(c): None for c in remove}))
 
-    def _text(self, f: _Field, raw: Any, *_: Any) -> str | None:
+    def text(self, f: _Field, raw: Any, *_: Any) -> str | None:
         value = self._cleaned(f, raw)
         if value is not None and f.params.get("only_non_latin") and not _is_non_latin(value):
             return None
         return value
 
-    def _hs(self, f: _Field, raw: Any, *_: Any) -> str | None:
+    @staticmethod
+    def hs(f: _Field, raw: Any, *_: Any) -> str | None:
         return convert.hs_code(convert.text(raw))
 
-    def _phone(self, f: _Field, raw: Any, path: str, ev: _Eval, node: Any, out: dict) -> Any:
+    @staticmethod
+    def phone(f: _Field, raw: Any, path: str, ev: _Eval, out: dict[str, Any]) -> str | None:
         """E.164 when the number can be read; otherwise as sent, for the rules to flag."""
-        country, _ = ev.param(f.params.get("country_path"), node, out.get("address.country"))
+        country, _ = ev.param(f.params.get("country_path"), out.get("address.country"))
         value = convert.text(raw)
         try:
             return convert.phone_e164(value, country)
         except ConversionError:
             return value
 
-    def _code(self, f: _Field, raw: Any, *_: Any) -> Any:
+    def code(self, f: _Field, raw: Any, *_: Any) -> Any:
         assert f.table is not None
         return convert.code(self._cleaned(f, raw), f.table, f.params.get("codes") or f.name)
 
-    def _match(self, f: _Field, raw: Any, *_: Any) -> str | None:
+    def match(self, f: _Field, raw: Any, *_: Any) -> str | None:
         """The name of the first pattern the value matches: a shape, so a value matching
         none is unreadable (value_invalid), not an unknown code."""
         value = self._cleaned(f, raw)
@@ -536,75 +648,74 @@ class _Converter:
         for result, pattern in self.patterns[name]:
             if pattern.fullmatch(value):
                 return result
-        allowed = ", ".join(r for r, _ in self.patterns[name])
-        raise ConversionError(f"{raw!r} has none of the shapes {allowed}", raw)
+        shapes = ", ".join(r for r, _ in self.patterns[name])
+        raise ConversionError(f"{raw!r} has none of the shapes {shapes}", raw)
 
-    def _times(self, f: _Field, value: Decimal | None, ev: _Eval, node: Any) -> Decimal | None:
+    @staticmethod
+    def _times(f: _Field, value: Decimal | None, ev: _Eval) -> Decimal | None:
+        """A line total from a per-unit value: ``times`` names the quantity."""
         expr = f.params.get("times")
         if expr is None or value is None:
             return value
-        raw, path = ev.param(expr, node)
+        raw, path = ev.param(expr)
         try:
-            qty = convert.decimal(raw, comma=f.params.get("decimal_comma", False))
+            quantity = convert.decimal(raw, comma=f.params.get("decimal_comma", False))
         except ConversionError as exc:
-            raise _Failed(exc, path or "") from None
-        return convert.line_total(value, qty)
+            raise _Failed(exc, path or ev.node_path) from None
+        return convert.line_total(value, quantity)
 
-    def _decimal(self, f: _Field, raw: Any, path: str, ev: _Eval, node: Any, _: dict) -> Any:
+    def decimal(self, f: _Field, raw: Any, path: str, ev: _Eval, _: Any) -> Decimal | None:
         number = convert.decimal(raw, comma=f.params.get("decimal_comma", False))
-        return self._times(f, number, ev, node)
+        return self._times(f, number, ev)
 
-    def _integer(self, f: _Field, raw: Any, *_: Any) -> int | None:
+    @staticmethod
+    def integer(f: _Field, raw: Any, *_: Any) -> int | None:
         return convert.integer(raw)
 
-    def _weight(self, f: _Field, raw: Any, path: str, ev: _Eval, node: Any, _: dict) -> Any:
+    def weight(self, f: _Field, raw: Any, path: str, ev: _Eval, _: Any) -> Decimal | None:
         number = convert.decimal(raw, comma=f.params.get("decimal_comma", False))
-        if number is None:
-            return None
-        unit, unit_path = ev.param(f.params.get("unit_path"), node, f.params.get("unit", "kg"))
+        unit, unit_path = ev.param(f.params.get("unit_path"), f.params.get("unit", "kg"))
         try:
             kg = convert.weight_kg(number, unit)
         except ConversionError as exc:
             raise _Failed(exc, unit_path or path) from None
-        return self._times(f, kg, ev, node)
+        return self._times(f, kg, ev)
 
-    def _money(self, f: _Field, raw: Any, path: str, ev: _Eval, node: Any, _: dict) -> Any:
-        if raw is None:
-            return None
-        currency, currency_path = ev.param(
-            f.params.get("currency_path"), node, f.params.get("currency")
-        )
-        if f.source == "sum" and currency_path:
-            self._same_currency(f.params["currency_path"], currency, ev, node)
+    def money(self, f: _Field, raw: Any, path: str, ev: _Eval, _: Any) -> Money | None:
+        currency, currency_path = ev.param(f.params.get("currency_path"), f.params.get("currency"))
         if currency_path:
             ev.paths[f"{ev.prefix}{f.name}.currency"] = currency_path
+            if f.source == "sum":
+                _same_currency(f.params["currency_path"], currency, ev)
         if currency is None:
-            raise ConversionError("amount without a currency", raw)
+            raise ConversionError("an amount without a currency", raw)
         if f.params.get("minor_units"):
             amount = convert.minor_units(raw, currency)
         else:
             amount = convert.decimal(raw, comma=f.params.get("decimal_comma", False))
-        amount = self._times(f, amount, ev, node)
+        amount = self._times(f, amount, ev)
         return None if amount is None else Money(amount, currency)
 
     @staticmethod
-    def _same_currency(expr: _Expr, currency: str, ev: _Eval, node: Any) -> None:
-        """A sum is only meaningful in one currency: the gateway converts none."""
-        for other, other_path in ev.all((expr,), node):
-            if convert.text(other) != currency:
-                error = ConversionError(f"currency {other!r} differs from {currency!r}", other)
-                raise _Failed(error, other_path)
-
-    def _datetime(self, f: _Field, raw: Any, *_: Any) -> Any:
+    def datetime(f: _Field, raw: Any, *_: Any) -> Any:
         return convert.timestamp(convert.text(raw), f.params.get("zone"))
 
-    def _lines(self, f: _Field, raw: Any, *_: Any) -> list[str]:
+    @staticmethod
+    def lines(f: _Field, raw: Any, *_: Any) -> list[str]:
         return raw
+
+
+def _same_currency(expr: _Expr, currency: str, ev: _Eval) -> None:
+    """A sum is only meaningful in one currency: the gateway converts none."""
+    for other, other_path in ev.all((expr,)):
+        if convert.text(other) != currency:
+            error = ConversionError(f"currency {other!r} differs from {currency!r}", other)
+            raise _Failed(error, other_path)
 
 
 @dataclass(frozen=True, slots=True)
 class _Table:
-    """A group of fields evaluated at one context node (the item, a party, a line)."""
+    """Fields evaluated at one context node (the item, a party, each line)."""
 
     name: str
     context: _Expr | None
@@ -683,7 +794,6 @@ class _Plan:
     header: bool
     count: _Expr | None
     item: _Table
-    converter: _Converter
     lint_paths: tuple[tuple[str, str], ...]
     origins: dict[str, str]
 
@@ -714,23 +824,19 @@ class Mapping:
 
     def detect(self, doc: SourceDocument) -> bool:
         plan = self._plan
-        if doc.kind is not self.kind:
+        if doc.kind is not self.kind or (plan.roots and doc.root.tag not in plan.roots):
             return False
-        if plan.roots and doc.root.tag not in plan.roots:
+        ev = self._top(doc)
+        if ev.node is None:
             return False
-        run, node = self._top(doc)
-        if node is None or any(not run.select(expr, node) for expr in plan.has):
+        if not all(ev.run.exists(e, ev.node) for e in plan.has):
             return False
-        ev = _Eval(run, {}, [], None)
-        return all(
-            convert.text(ev.first((expr,), node)[0]) == want for expr, want in plan.equals
-        )
+        return all(convert.text(ev.first((e,))[0]) == want for e, want in plan.equals)
 
     def message_ref(self, doc: SourceDocument) -> str | None:
         plan = self._plan
         if plan.ref_path is not None:
-            run, node = self._top(doc)
-            value = convert.text(_Eval(run, {}, [], None).first((plan.ref_path,), node)[0])
+            value = convert.text(self._top(doc).first((plan.ref_path,))[0])
             if value is not None:
                 return value
         if plan.ref_header is not None:
@@ -759,15 +865,21 @@ class Mapping:
 
     # -- translation --
 
-    def _top(self, doc: SourceDocument) -> tuple[Any, Any]:
-        """The run and node that document-level paths start from (NDJSON: the first line)."""
+    def _top(self, doc: SourceDocument) -> _Eval:
+        """An evaluation at the document's top (NDJSON: the first line)."""
         if self.kind is Kind.XML:
-            return _XmlRun(), doc.root
-        if self.kind is Kind.JSON:
-            return _JsonRun(doc.root), _JNode(doc.root, ())
-        for number, value in iter_ndjson(doc):
-            return _JsonRun(value, f"line {number} "), _JNode(value, ())
-        return _JsonRun(None), None
+            run: Any = _XmlRun()
+            node, path = run.top(doc)
+        elif self.kind is Kind.JSON:
+            run = _JsonRun(doc.root)
+            node, path = run.top()
+        else:
+            run, node, path = _JsonRun(None), None, ""
+            for number, value in iter_ndjson(doc):
+                run = _JsonRun(value, f"line {number} ")
+                node, path = run.top()
+                break
+        return _Eval(run, {}, [], None, node, path)
 
     def _translate(
         self, doc: SourceDocument, hits: set[tuple[str, str]] | None
@@ -780,10 +892,10 @@ class Mapping:
                 break
             yield self._item(index, run, node, hits)
         if declared is not None and count != declared:
+            carried = "more" if count > declared else str(count)
             raise MessageRejected(
                 MessageCode.ITEM_COUNT_MISMATCH,
-                f"the message declares {declared} items but carries "
-                f"{'more' if count > declared else count}",
+                f"the message declares {declared} items but carries {carried}",
                 [{"path": where}],
             )
 
@@ -792,9 +904,9 @@ class Mapping:
         expr = self._plan.count
         if expr is None:
             return None, ""
-        run, node = self._top(doc)
-        raw, path = _Eval(run, {}, [], None).first((expr,), node)
-        where = path or expr.text
+        ev = self._top(doc)
+        raw, path = ev.first((expr,))
+        where = path or ev.run.nearest(expr, ev.node, ev.node_path)
         try:
             declared = convert.integer(raw)
         except ConversionError as exc:
@@ -811,11 +923,10 @@ class Mapping:
         if self.kind is Kind.NDJSON:
             yield from self._lines(doc)
             return
-        plan = self._plan
-        assert plan.items_path is not None
-        run, root = self._top(doc)
-        for node in run.entries(plan.items_path, root):
-            yield run, node
+        assert self._plan.items_path is not None
+        ev = self._top(doc)
+        for node, _ in ev.run.nodes(self._plan.items_path, ev.node, ev.node_path, True):
+            yield ev.run, node
 
     def _lines(self, doc: SourceDocument) -> Iterator[tuple[Any, Any]]:
         """NDJSON item lines, read one at a time; each line is checked against the schema
@@ -833,12 +944,13 @@ class Mapping:
             if not isinstance(value, dict) or any(
                 _text_of(value.get(k)) != want for k, want in plan.where
             ):
-                key = plan.where[0][0]
+                key, want = plan.where[0]
                 raise SchemaInvalid(self.schema or self.file, [{
                     "path": f"line {number} /{key}",
-                    "message": f"expected an item line ({key} = {plan.where[0][1]!r})",
+                    "message": f"expected an item line ({key} = {want!r})",
                 }])
-            yield _JsonRun(value, f"line {number} "), _JNode(value, ())
+            run = _JsonRun(value, f"line {number} ")
+            yield run, run.top()[0]
 
     def _item(
         self, index: int, run: Any, node: Any, hits: set[tuple[str, str]] | None
@@ -860,19 +972,21 @@ class Mapping:
         self, table: _Table, node: Any, prefix: str, node_path: str, ev: _Eval, position: int = 1
     ) -> Any:
         out: dict[str, Any] = {}
-        convert_field = self._plan.converter
+        paths = ev.paths
         for f in table.fields:
-            ev.prefix = prefix
+            ev.node, ev.node_path, ev.prefix = node, node_path, prefix
             path = ""
             try:
-                raw, path = f.read(ev, node, node_path)
-                value = convert_field(f, raw, path, ev, node, out)
+                raw, path = f.read(ev)
+                out[f.name] = None if raw is None else f.convert(f, raw, path, ev, out)
+            except ConversionError as exc:
+                ev.errors.append((path, exc))
+                out[f.name] = None
             except _Failed as failed:
                 ev.errors.append((failed.path, failed.error))
-                value = None
+                out[f.name] = None
             if path:
-                ev.paths[prefix + f.name] = path
-            out[f.name] = value
+                paths[prefix + f.name] = path
         for sub in table.subtables:
             out[sub.name] = self._eval_sub(sub, node, prefix, node_path, ev)
         try:
@@ -883,24 +997,23 @@ class Mapping:
 
     def _eval_sub(self, sub: _Table, node: Any, prefix: str, node_path: str, ev: _Eval) -> Any:
         name = prefix + sub.name
+        run = ev.run
         if sub.context is None:
             contexts = [(node, node_path)]
         else:
-            select = ev.run.entries if sub.many else ev.run.select
-            found = select(sub.context, node)
-            if found and ev.hits is not None:
+            contexts = run.nodes(sub.context, node, node_path, sub.many)
+            if contexts and ev.hits is not None:
                 ev.hits.add((sub.context.key, sub.context.text))
-            contexts = [(h, ev.run.path(h, node, index=sub.many)) for h in found]
         if not sub.many:
             if not contexts:
                 assert sub.context is not None
-                ev.paths[name] = ev.run.nearest(sub.context, node, node_path)
+                ev.paths[name] = run.nearest(sub.context, node, node_path)
                 return sub.build({f.name: None for f in sub.fields}, 1)
             here, here_path = contexts[0]
             ev.paths[name] = here_path
             return self._eval(sub, here, name + ".", here_path, ev)
         assert sub.context is not None
-        ev.paths[name] = ev.run.container(sub.context, node, node_path)
+        ev.paths[name] = run.list_path(sub.context, node, node_path)
         entries = []
         for position, (here, here_path) in enumerate(contexts, start=1):
             entry_name = f"{name}[{position}]"
@@ -1030,7 +1143,7 @@ class _Compiler:
             raise self.fail("kind", f"{spec['kind']!r} is not one of xml, json, ndjson") from None
         namespaces = self._strings(spec.get("namespaces", {}), "namespaces")
         self.syntax: _XmlSyntax | _JsonSyntax = (
-            _XmlSyntax(namespaces, file) if self.kind is Kind.XML else _JsonSyntax(file)
+            _XmlSyntax(namespaces) if self.kind is Kind.XML else _JsonSyntax()
         )
         self.codes = {
             name: self._strings(table, f"codes.{name}")
@@ -1079,7 +1192,6 @@ class _Compiler:
             header=bool(items.get("header", False)),
             count=self._optional(items, "count", "items.count"),
             item=self._item_table(),
-            converter=self.converter,
             lint_paths=tuple(self.lint_paths),
             origins=self.origins,
         )
@@ -1130,12 +1242,18 @@ class _Compiler:
         roots = _listed(detect, "root")
         if roots and not isinstance(self.syntax, _XmlSyntax):
             raise self.fail("detect.root", "only XML documents have a root element")
-        return frozenset(self.syntax.qname(r, "detect.root") for r in roots)  # type: ignore[union-attr]
+        try:
+            return frozenset(self.syntax.qname(r) for r in roots)  # type: ignore[union-attr]
+        except ValueError as exc:
+            raise self.fail("detect.root", str(exc)) from None
 
     def expr(self, text: Any, key: str, *, lint: bool = True) -> _Expr:
         if not isinstance(text, str):
             raise self.fail(key, f"a path must be a string, not {text!r}")
-        compiled = self.syntax.compile(text, key)
+        try:
+            compiled = self.syntax.compile(text, key)
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from None
         if lint:
             self.lint_paths.append((key, text))
         return compiled
@@ -1235,13 +1353,14 @@ class _Compiler:
             name=name, key=key, source=source, exprs=tuple(self.expr(t, key) for t in texts),
             const=spec.get("const"), sep=spec.get("sep", " "), conversion=conversion,
             params=params, kind=kind, table=self._code_table(params, kind, key),
+            convert=getattr(self.converter, conversion),
         )
         self._check_params(params, key)
         if source == "const":
             try:
-                self.converter(made, made.const, "", _Eval(None, {}, [], None), None, {})
-            except _Failed as failed:
-                raise self.fail(f"{key}.const", failed.error.message) from None
+                made.convert(made, made.const, "", _Eval(None, {}, [], None), {})
+            except ConversionError as exc:
+                raise self.fail(f"{key}.const", exc.message) from None
         return made
 
     def _conversion(self, spec: dict[str, Any], kind: FieldType, key: str) -> str:

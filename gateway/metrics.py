@@ -5,7 +5,7 @@ Labels are bounded sets (operators, codes, statuses, targets), never item or mes
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "aedgw_messages_total", "Messages received, by operator and outcome", ["operator", "status"]
@@ -23,6 +23,38 @@ INGEST_SECONDS = Histogram(
     "Time from a message's body being read to its receipt",
     ["operator"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+OUTBOX_DEPTH = Gauge(
+    "aedgw_outbox_depth",
+    "Outbox rows per target and state (pending, in_flight, dead), refreshed by the workers",
+    ["target", "state"],
+)
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "aedgw_outbox_oldest_pending_seconds",
+    "Age of the oldest row waiting for delivery per target (0 when none)",
+    ["target"],
+)
+DELIVERY_ATTEMPTS = Counter(
+    "aedgw_delivery_attempts_total",
+    "Batch POSTs per target by outcome: delivered, or the failure code",
+    ["target", "outcome"],
+)
+DELIVERED_RECORDS = Counter(
+    "aedgw_delivered_records_total", "Outbox rows delivered per target", ["target"]
+)
+DEAD_LETTERS = Counter(
+    "aedgw_dead_letters_total", "Outbox rows moved to dead letters, per target and code",
+    ["target", "code"],
+)
+CIRCUIT_STATE = Gauge(
+    "aedgw_circuit_state", "Circuit breaker per target: 0 closed, 1 open, 2 half-open", ["target"]
+)
+DELIVERY_SECONDS = Histogram(
+    "aedgw_delivery_seconds",
+    "Time of one batch POST, answer or failure",
+    ["target"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 
 

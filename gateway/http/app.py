@@ -13,10 +13,12 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from adapters.registry import default_registry
 from gateway.codes import MessageCode
 from gateway.config import Settings
-from gateway.http import messages
+from gateway.feed import RECORDS_CHANNEL, FeedSignal
+from gateway.http import messages, records
 from gateway.http.responses import ApiError, json_response
 from gateway.http.state import (
     DATABASE_URL,
+    FEED,
     KEYS,
     LISTENER,
     POOL,
@@ -91,6 +93,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     listener = Listener(app[DATABASE_URL])
     listener.subscribe(NOTIFY_CHANNEL, lambda key_id: app[KEYS].invalidate(
         None if key_id in (None, "*") else key_id))
+    listener.subscribe(RECORDS_CHANNEL, app[FEED].wake)
     await listener.start()
     app[LISTENER] = listener
     yield
@@ -122,8 +125,10 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[DATABASE_URL] = database_url
     app[KEYS] = KeyCache()
     app[REGISTRY] = default_registry()
+    app[FEED] = FeedSignal()
     app.cleanup_ctx.append(_database)
     app.add_routes(messages.routes)
+    app.add_routes(records.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", make_aiohttp_handler())

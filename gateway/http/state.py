@@ -7,6 +7,7 @@ from aiohttp import web
 
 from adapters.registry import Registry
 from gateway.config import Settings
+from gateway.feed import FeedSignal
 from gateway.keys import KeyCache, Principal
 from gateway.notify import Listener
 
@@ -16,4 +17,5 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 KEYS = web.AppKey("keys", KeyCache)
 REGISTRY = web.AppKey("registry", Registry)
 LISTENER = web.AppKey("listener", Listener)
+FEED = web.AppKey("feed", FeedSignal)
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -1,0 +1,143 @@
+"""The outbox as a queue: claim a leased batch, settle it row by row, reap expired leases.
+
+Every state change is one statement on the database, so that any number of workers in
+any number of processes can share a queue: a row is only ever held by one lease, and a
+worker whose lease expired cannot settle a row that another worker holds now.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+import asyncpg
+
+from gateway.store import Q
+
+# A settlement racing an ingest that queues a newer revision of the same item trips the
+# one-pending-row index; run again, it sees the newer row and supersedes.
+_SETTLE_TRIES = 3
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    id: int
+    operator: str
+    item_id: str
+    record_id: uuid.UUID
+    revision: int
+    attempts: int
+    """Attempts including the one this claim is for."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Rows leased together; ``batch_id`` is the Idempotency-Key of their POST."""
+
+    queue: str
+    batch_id: uuid.UUID
+    lease_id: uuid.UUID
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What becomes of one row after an attempt."""
+
+    row_id: int
+    state: State
+    batch_id: uuid.UUID | None
+    """The batch the row is retried in: the same one, a new one (split), None (fresh)."""
+    delay_s: float = 0.0
+    refund: int = 0
+    """1 when the attempt should not count against the row (a batch split)."""
+    error: str | None = None
+    code: str | None = None
+    http_status: int | None = None
+
+
+async def claim(
+    pool: asyncpg.Pool, queue: str, limit: int, lease: timedelta
+) -> Batch | None:
+    """Lease up to ``limit`` due rows of ``queue``; None when nothing is due."""
+    lease_id = uuid.uuid4()
+    records = await pool.fetch(Q.claim_outbox, queue, limit, lease, uuid.uuid4(), lease_id)
+    if not records:
+        return None
+    records = sorted(records, key=lambda r: (r["priority"], r["id"]))
+    rows = tuple(
+        Row(r["id"], r["operator"], r["item_id"], r["record_id"], r["revision"], r["attempts"])
+        for r in records
+    )
+    return Batch(queue, records[0]["batch_id"], lease_id, rows)
+
+
+async def settle(
+    pool: asyncpg.Pool, batch: Batch, settlements: Sequence[Settlement]
+) -> list[Settled]:
+    """Apply the settlements to the rows this batch's lease still holds (a row that is no
+    longer held, its lease expired, is left alone and not returned)."""
+    args = (
+        batch.lease_id,
+        [s.row_id for s in settlements],
+        [s.state.value for s in settlements],
+        [s.batch_id for s in settlements],
+        [s.delay_s for s in settlements],
+        [s.refund for s in settlements],
+        [s.error for s in settlements],
+        [s.code for s in settlements],
+        [s.http_status for s in settlements],
+    )
+    return await _update(pool, Q.settle_outbox, *args)
+
+
+async def reap(pool: asyncpg.Pool, queue: str, max_attempts: int) -> list[Settled]:
+    """Return rows whose lease expired to the queue (dead when out of attempts)."""
+    return await _update(pool, Q.reap_outbox, queue, max_attempts)
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The state one row ended in, and its error code."""
+
+    state: State
+    code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Depth:
+    """Rows of a queue per live state, and how long the oldest of each has waited."""
+
+    rows: dict[State, int]
+    oldest_s: dict[State, float]
+
+
+async def depth(pool: asyncpg.Pool, queue: str) -> Depth:
+    records = await pool.fetch(Q.outbox_depth, queue)
+    return Depth(
+        {State(r["state"]): r["n"] for r in records},
+        {State(r["state"]): r["age_s"] for r in records},
+    )
+
+
+async def _update(pool: asyncpg.Pool, query: str, *args: object) -> list[Settled]:
+    """Run a state-changing query, again if it raced an ingest (see ``_SETTLE_TRIES``)."""
+    for attempt in range(1, _SETTLE_TRIES + 1):
+        try:
+            records = await pool.fetch(query, *args)
+            break
+        except asyncpg.UniqueViolationError:
+            if attempt == _SETTLE_TRIES:
+                raise
+    return [Settled(State(r["state"]), r["error_code"]) for r in records]

@@ -1,0 +1,31 @@
+-- The pull feed: pages in commit-safe order, the purge mark, and one item's ledger.
+
+-- name: feed_page
+-- Only rows of transactions below the oldest one still running: those are final, and
+-- any row committed later has a larger xid, so it sorts after every cursor handed out.
+-- The scalar subquery takes the statement's snapshot once, not per row.
+SELECT xid::text::bigint AS xid, seq, body
+FROM records
+WHERE (xid, seq) > ($1::text::xid8, $2::bigint)
+  AND xid < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+ORDER BY xid, seq
+LIMIT $3;
+
+-- name: feed_purged_through
+SELECT xid::text::bigint AS xid, seq FROM feed_purged;
+
+-- name: item_revisions
+-- Every revision of an item, cancellations included, oldest first; $2 NULL means any
+-- operator (the caller refuses an id that two operators use).
+SELECT operator, body
+FROM records
+WHERE item_id = $1 AND ($2::text IS NULL OR operator = $2)
+ORDER BY operator, revision;
+
+-- name: item_deliveries
+-- The push side of the same ledger: each outbox row of the item, per target.
+SELECT target, record_id, revision, state, attempts, last_error, next_attempt_at,
+       delivered_at
+FROM outbox
+WHERE operator = $1 AND item_id = $2
+ORDER BY target, id;
