@@ -107,7 +107,9 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
         return body
     if encoding != "gzip":
         raise DocumentRefused(
-            415, MessageCode.UNSUPPORTED_MEDIA_TYPE, f"Content-Encoding {encoding!r} is not accepted"
+            415,
+            MessageCode.UNSUPPORTED_MEDIA_TYPE,
+            f"Content-Encoding {encoding!r} is not accepted",
         )
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
@@ -124,9 +126,7 @@ def too_large(limit: int) -> DocumentRefused:
     return DocumentRefused(413, MessageCode.TOO_LARGE, f"body is over the limit of {limit} bytes")
 
 
-def parse(
-    raw: bytes, content_type: str, headers: Mapping[str, str] | None = None
-) -> Document:
+def parse(raw: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> Document:
     """Parse ``raw`` as the Content-Type says; raise :class:`DocumentRefused` if it cannot."""
     media, kind, charset = media_kind(content_type)
     if kind is Kind.XML:
@@ -203,7 +203,10 @@ def loads_json(raw: bytes | str, *, line: int | None = None) -> Any:
         value = _DECODER.decode(text)
     except UnicodeDecodeError as exc:
         raise DocumentRefused(
-            400, MessageCode.UNPARSEABLE, f"JSON must be UTF-8: {exc.reason}", line=line or 1,
+            400,
+            MessageCode.UNPARSEABLE,
+            f"JSON must be UTF-8: {exc.reason}",
+            line=line or 1,
             column=exc.start + 1,
         ) from exc
     except json.JSONDecodeError as exc:

@@ -98,9 +98,7 @@ def translate(
     return result
 
 
-def _duplicate(
-    seen: dict[str, int | None], item: CanonicalItem
-) -> tuple[ItemCode, str] | None:
+def _duplicate(seen: dict[str, int | None], item: CanonicalItem) -> tuple[ItemCode, str] | None:
     """A repeated item is refused unless both carry explicit ascending revisions."""
     if item.item_id not in seen:
         return None
@@ -155,5 +153,7 @@ def dry_run(
 
 
 def _refusal(status: int, code: MessageCode, message: str, details: Any) -> dict[str, Any]:
-    return {"http_status": status, "error": {"code": code.value, "message": message,
-                                              "details": details}}
+    return {
+        "http_status": status,
+        "error": {"code": code.value, "message": message, "details": details},
+    }

@@ -42,9 +42,7 @@ def cases(operator: str | None = None) -> list[Case]:
         stem = expected.name.removesuffix(".expected.json")
         sources = [expected.with_name(stem + s) for s in SOURCE_SUFFIXES]
         source = next(p for p in sources if p.exists())
-        found.append(
-            Case(expected.parent.name, stem, source, orjson.loads(expected.read_bytes()))
-        )
+        found.append(Case(expected.parent.name, stem, source, orjson.loads(expected.read_bytes())))
     return found
 
 

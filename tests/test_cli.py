@@ -17,7 +17,11 @@ def aedgw(*args: str, database_url: str | None = None) -> subprocess.CompletedPr
         env["AEDGW_DATABASE_URL"] = database_url
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
@@ -70,8 +74,13 @@ def test_operator_with_unknown_format_is_refused(database_url: str) -> None:
 
 def test_translate_needs_no_database() -> None:
     unreachable = "postgresql://nobody@127.0.0.1:1/none"
-    result = aedgw("translate", "--operator", "alpha",
-                   str(FIXTURES / "alpha" / "v11-one-bad-item.xml"), database_url=unreachable)
+    result = aedgw(
+        "translate",
+        "--operator",
+        "alpha",
+        str(FIXTURES / "alpha" / "v11-one-bad-item.xml"),
+        database_url=unreachable,
+    )
     assert result.returncode == 0, result.stderr
     out = orjson.loads(result.stdout)
     translation = out["translation"]
@@ -79,8 +88,9 @@ def test_translate_needs_no_database() -> None:
     assert [e["code"] for e in translation["errors"]] == ["s10_check_digit"]
     assert len(translation["records"]) == 2
 
-    refused = aedgw("translate", "--operator", "alpha",
-                    str(FIXTURES / "alpha" / "v11-schema-invalid.xml"))
+    refused = aedgw(
+        "translate", "--operator", "alpha", str(FIXTURES / "alpha" / "v11-schema-invalid.xml")
+    )
     assert refused.returncode == 1
     assert orjson.loads(refused.stdout)["error"]["code"] == "schema_invalid"
 

@@ -24,7 +24,9 @@ def test_file_then_environment(tmp_path: Path) -> None:
         '[[targets]]\nname = "cbp"\nurl = "https://t.example/v1"\n'
         'routes = { destination_countries = ["US", "PR"] }\nbatch_size = 50\n'
     )
-    settings = load(file, {"AEDGW_LIMITS__MAX_ITEMS": "20", "AEDGW_DATABASE_URL": "postgresql:///x"})
+    settings = load(
+        file, {"AEDGW_LIMITS__MAX_ITEMS": "20", "AEDGW_DATABASE_URL": "postgresql:///x"}
+    )
     assert settings.listen == "0.0.0.0:9000"
     assert settings.limits.max_items == 20
     assert settings.database_url == "postgresql:///x"
@@ -36,10 +38,15 @@ def test_file_then_environment(tmp_path: Path) -> None:
 def test_targets_from_the_environment() -> None:
     simple = load(environ={"AEDGW_TARGETS": "a=http://a.example,b=http://b.example"})
     assert [(t.name, t.url) for t in simple.targets] == [
-        ("a", "http://a.example"), ("b", "http://b.example")
+        ("a", "http://a.example"),
+        ("b", "http://b.example"),
     ]
-    full = load(environ={"AEDGW_TARGETS": '[{"name": "eu", "url": "http://e", '
-                         '"routes": {"operators": ["beta"]}, "retry": {"max_attempts": 3}}]'})
+    full = load(
+        environ={
+            "AEDGW_TARGETS": '[{"name": "eu", "url": "http://e", '
+            '"routes": {"operators": ["beta"]}, "retry": {"max_attempts": 3}}]'
+        }
+    )
     [eu] = full.targets
     assert eu.retry.max_attempts == 3
     assert eu.receives("beta", "DE") and not eu.receives("alpha", "DE")

@@ -9,8 +9,8 @@ import pytest
 
 from gateway.codes import MessageCode
 from gateway.document import (
-    DocumentRefused,
     Document,
+    DocumentRefused,
     Kind,
     decompress,
     iter_ndjson,
@@ -29,7 +29,9 @@ def refused(call, *args) -> DocumentRefused:
 
 def test_media_types_and_charset() -> None:
     assert media_kind("application/xml; charset=ISO-8859-1") == (
-        "application/xml", Kind.XML, "ISO-8859-1"
+        "application/xml",
+        Kind.XML,
+        "ISO-8859-1",
     )
     assert media_kind("Application/JSON")[1] is Kind.JSON
     assert media_kind("application/x-ndjson")[1] is Kind.NDJSON

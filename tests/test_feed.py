@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import asyncpg
-import pytest
 from aiohttp.test_utils import TestClient
 from lxml import etree
 

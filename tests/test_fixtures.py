@@ -12,8 +12,18 @@ from gateway.ingest import dry_run
 from tests.conftest import bearer
 from tests.fixture_cases import Case, cases, comparable, without_message
 
-ENVELOPE = ("record_id", "canonical_version", "revision", "function", "operator",
-            "source_format", "message_id", "message_ref", "received_at", "raw_sha256")
+ENVELOPE = (
+    "record_id",
+    "canonical_version",
+    "revision",
+    "function",
+    "operator",
+    "source_format",
+    "message_id",
+    "message_ref",
+    "received_at",
+    "raw_sha256",
+)
 
 CASES = cases()
 

@@ -44,9 +44,7 @@ async def test_accepted_batch_is_stored_with_raw_bytes(client, add_operator, poo
     assert await count(pool, "records") == 3
 
 
-async def test_get_message_returns_the_receipt_to_its_operator_only(
-    client, add_operator
-) -> None:
+async def test_get_message_returns_the_receipt_to_its_operator_only(client, add_operator) -> None:
     key = await add_operator("alpha")
     other = await add_operator("beta")
     _, receipt = await post(client, key, BAD_ITEM)
@@ -138,8 +136,9 @@ async def test_body_over_limit_is_413(make_client, add_operator, pool) -> None:
     assert status == 413
     assert body["error"]["code"] == "too_large"
     # a gzip bomb: small on the wire, over the limit once inflated
-    status, body = await post(client, key, gzip.compress(b" " * 5000 + BATCH),
-                              **{"Content-Encoding": "gzip"})
+    status, body = await post(
+        client, key, gzip.compress(b" " * 5000 + BATCH), **{"Content-Encoding": "gzip"}
+    )
     assert status == 413
     assert await count(pool, "messages") == 0
 
@@ -185,7 +184,9 @@ async def test_doctype_is_refused(client, add_operator) -> None:
 async def test_json_to_an_xml_only_operator_is_422_format_unknown(client, add_operator) -> None:
     key = await add_operator("alpha")
     response = await client.post(
-        "/v1/messages", data=b'{"a": 1}', headers=bearer(key, **{"Content-Type": "application/json"})
+        "/v1/messages",
+        data=b'{"a": 1}',
+        headers=bearer(key, **{"Content-Type": "application/json"}),
     )
     assert response.status == 422
     assert (await response.json())["error"]["code"] == "format_unknown"
@@ -213,16 +214,16 @@ async def test_partial_acceptance_rejects_the_bad_item_alone(client, add_operato
     assert receipt["items"]["accepted"] == 2
     [error] = receipt["errors"]
     assert (error["index"], error["code"], error["path"]) == (
-        1, "s10_check_digit", "/ITMATT/Items/Item[2]/ItemId"
+        1,
+        "s10_check_digit",
+        "/ITMATT/Items/Item[2]/ItemId",
     )
     stored = await pool.fetch("SELECT item_id FROM records ORDER BY seq")
     assert error["item_id"] not in {r["item_id"] for r in stored}
     assert len(stored) == 2
 
 
-async def test_all_or_nothing_profile_rejects_the_whole_message(
-    client, add_operator, pool
-) -> None:
+async def test_all_or_nothing_profile_rejects_the_whole_message(client, add_operator, pool) -> None:
     key = await add_operator("alpha", all_or_nothing=True)
     status, body = await post(client, key, BAD_ITEM)
     assert status == 422
@@ -322,7 +323,7 @@ async def test_resent_item_with_changed_data_is_an_update(client, add_operator, 
     changed = BATCH.replace(b"ALPHA-20261128-0001", b"ALPHA-20261128-0098").replace(
         b"Men's cotton T-shirt", b"Men's linen T-shirt"
     )
-    status, receipt = await post(client, key, changed)
+    _, receipt = await post(client, key, changed)
     assert receipt["items"] == {"received": 3, "accepted": 1, "rejected": 0, "unchanged": 2}
     rows = await pool.fetch(
         "SELECT revision, function FROM records WHERE item_id = 'CP471820937GB' ORDER BY seq"

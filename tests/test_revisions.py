@@ -11,16 +11,16 @@ from gateway.revisions import ItemState, NewRevision, Refused, Unchanged, resolv
 A, B = "a" * 64, "b" * 64
 STORED = ItemState(2, Function.UPDATE, A)
 CANCELLED = ItemState(3, Function.CANCEL, A)
-O, U, C = Function.ORIGINAL, Function.UPDATE, Function.CANCEL
+ORIG, U, C = Function.ORIGINAL, Function.UPDATE, Function.CANCEL
 
 
 @pytest.mark.parametrize(
     ("current", "function", "revision", "sha", "outcome"),
     [
         # first time seen
-        (None, None, None, A, NewRevision(1, O)),
-        (None, O, None, A, NewRevision(1, O)),
-        (None, O, 4, A, NewRevision(4, O)),
+        (None, None, None, A, NewRevision(1, ORIG)),
+        (None, ORIG, None, A, NewRevision(1, ORIG)),
+        (None, ORIG, 4, A, NewRevision(4, ORIG)),
         (None, U, 2, A, Refused(ItemCode.ITEM_UNKNOWN, "")),
         (None, C, None, A, Refused(ItemCode.ITEM_UNKNOWN, "")),
         # seen before, identical data, no explicit function: unchanged
@@ -34,7 +34,7 @@ O, U, C = Function.ORIGINAL, Function.UPDATE, Function.CANCEL
         # explicit revision not above the stored one
         (STORED, U, 2, B, Refused(ItemCode.REVISION_CONFLICT, "")),
         (STORED, C, 1, A, Refused(ItemCode.REVISION_CONFLICT, "")),
-        (STORED, O, None, B, Refused(ItemCode.REVISION_CONFLICT, "")),
+        (STORED, ORIG, None, B, Refused(ItemCode.REVISION_CONFLICT, "")),
         # an explicit resend of the stored revision with identical data is harmless
         (STORED, U, 2, A, Unchanged()),
         # after a CANCEL only an identical resend passes

@@ -96,10 +96,16 @@ def cpu_stages(messages: list[bytes], items: int) -> list[Result]:
     roots = [etree.fromstring(m) for m in messages]
     return [
         _timed("parse (lxml, the floor)", items, lambda: [etree.fromstring(m) for m in messages]),
-        _timed("XSD validation (libxml2)", items,
-               lambda: [validate_xml("alpha-itmatt-11.xsd", r) for r in roots]),
-        _timed("translate (parse + schema + adapter + rules)", items,
-               lambda: [translate(parse(m, "application/xml"), adapters) for m in messages]),
+        _timed(
+            "XSD validation (libxml2)",
+            items,
+            lambda: [validate_xml("alpha-itmatt-11.xsd", r) for r in roots],
+        ),
+        _timed(
+            "translate (parse + schema + adapter + rules)",
+            items,
+            lambda: [translate(parse(m, "application/xml"), adapters) for m in messages],
+        ),
     ]
 
 
@@ -116,7 +122,7 @@ async def http_stage(url: str, messages: list[bytes], items: int, concurrency: i
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the port we were given
+    port = site._server.sockets[0].getsockname()[1]
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for message in messages:
         queue.put_nowait(message)
@@ -153,19 +159,30 @@ def run(args: argparse.Namespace) -> int:
             asyncio.run(http_stage(settings.database_url, messages, args.items, args.concurrency))
         )
     else:
-        with tempfile.TemporaryDirectory(prefix="aedgw-bench-") as tmp, embedded_server(
-            Path(tmp) / "pg"
-        ) as url:
+        with (
+            tempfile.TemporaryDirectory(prefix="aedgw-bench-") as tmp,
+            embedded_server(Path(tmp) / "pg") as url,
+        ):
             results.append(asyncio.run(http_stage(url, messages, args.items, args.concurrency)))
     floor = results[0].rate
     if args.json:
-        emit_json([{"stage": r.stage, "items": r.items, "seconds": round(r.seconds, 3),
-                    "items_per_s": round(r.rate), "ratio_to_parse": round(r.rate / floor, 3)}
-                   for r in results])
+        emit_json(
+            [
+                {
+                    "stage": r.stage,
+                    "items": r.items,
+                    "seconds": round(r.seconds, 3),
+                    "items_per_s": round(r.rate),
+                    "ratio_to_parse": round(r.rate / floor, 3),
+                }
+                for r in results
+            ]
+        )
         return 0
     table = Table("stage", "items", "seconds", "items/s", "× parse floor")
     for r in results:
-        table.add_row(r.stage, str(r.items), f"{r.seconds:.2f}", f"{r.rate:,.0f}",
-                      f"{r.rate / floor:.3f}")
+        table.add_row(
+            r.stage, str(r.items), f"{r.seconds:.2f}", f"{r.rate:,.0f}", f"{r.rate / floor:.3f}"
+        )
     Console().print(table)
     return 0

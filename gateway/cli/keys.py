@@ -51,8 +51,9 @@ def run_issue(args: argparse.Namespace) -> int:
         return 1
     key_id, key = issued
     print(key)
-    print(f"issued {scope.value} key {key_id} for {subject}; it is shown only once",
-          file=sys.stderr)
+    print(
+        f"issued {scope.value} key {key_id} for {subject}; it is shown only once", file=sys.stderr
+    )
     return 0
 
 
@@ -67,8 +68,10 @@ def run_rotate(args: argparse.Namespace) -> int:
         print(f"aedgw: no live key {args.key_id!r}", file=sys.stderr)
         return 1
     print(key)
-    print(f"issued key {new_id}; key {args.key_id} stops working at {old_expires.isoformat()}",
-          file=sys.stderr)
+    print(
+        f"issued key {new_id}; key {args.key_id} stops working at {old_expires.isoformat()}",
+        file=sys.stderr,
+    )
     return 0
 
 

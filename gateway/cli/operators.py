@@ -82,8 +82,16 @@ def run_list(args: argparse.Namespace) -> int:
             return await operators.list_all(conn)
 
     rows = database.run(args, action)
-    columns = ["code", "name", "formats", "allow_bilateral", "all_or_nothing", "callback_url",
-               "live_keys", "disabled_at"]
+    columns = [
+        "code",
+        "name",
+        "formats",
+        "allow_bilateral",
+        "all_or_nothing",
+        "callback_url",
+        "live_keys",
+        "disabled_at",
+    ]
     emit(rows, columns, as_json=args.json)
     return 0
 

@@ -10,8 +10,11 @@ from adapters.registry import default_registry
 from gateway.cli.output import emit_json
 from gateway.ingest import dry_run
 
-CONTENT_TYPES = {".xml": "application/xml", ".json": "application/json",
-                 ".ndjson": "application/x-ndjson"}
+CONTENT_TYPES = {
+    ".xml": "application/xml",
+    ".json": "application/json",
+    ".ndjson": "application/x-ndjson",
+}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,7 +25,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     cmd.add_argument("file", type=Path)
     cmd.add_argument("--content-type", help="default: from the file extension")
     cmd.add_argument(
-        "--header", action="append", default=[], metavar="NAME:VALUE",
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
         help="an HTTP header the operator would send, e.g. X-Message-Ref:ABC (repeatable)",
     )
     cmd.add_argument("--allow-bilateral", action="store_true")

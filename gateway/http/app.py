@@ -79,20 +79,26 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except StorageUnavailable as exc:
         log.warning("storage_unavailable", error=type(exc).__name__)
         raise ApiError(
-            503, MessageCode.STORAGE_UNAVAILABLE, "storage is unavailable; resend later",
+            503,
+            MessageCode.STORAGE_UNAVAILABLE,
+            "storage is unavailable; resend later",
             headers={"Retry-After": "5"},
         ) from None
     except Exception:
         log.exception("internal_error")
-        raise ApiError(500, MessageCode.INTERNAL, "internal error; the request id is logged") from None
+        raise ApiError(
+            500, MessageCode.INTERNAL, "internal error; the request id is logged"
+        ) from None
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[POOL] = await create_pool(app[DATABASE_URL], max_size=settings.pool_max_size)
     listener = Listener(app[DATABASE_URL])
-    listener.subscribe(NOTIFY_CHANNEL, lambda key_id: app[KEYS].invalidate(
-        None if key_id in (None, "*") else key_id))
+    listener.subscribe(
+        NOTIFY_CHANNEL,
+        lambda key_id: app[KEYS].invalidate(None if key_id in (None, "*") else key_id),
+    )
     listener.subscribe(RECORDS_CHANNEL, app[FEED].wake)
     await listener.start()
     app[LISTENER] = listener

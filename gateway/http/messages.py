@@ -79,15 +79,26 @@ async def submit(request: web.Request) -> web.Response:
     except DocumentRefused as refused:
         answer = Answer(
             refused.status,
-            error_body(refused.code, refused.message, refused.details,
-                       message_id=arrival.message_id, status="rejected"),
+            error_body(
+                refused.code,
+                refused.message,
+                refused.details,
+                message_id=arrival.message_id,
+                status="rejected",
+            ),
         )
         await archive_refused(pool, arrival, answer.status, answer.body)
     except (MessageRejected, SchemaInvalid) as rejected:
         answer = Answer(
             422,
-            error_body(rejected.code, rejected.message, rejected.details,
-                       message_id=arrival.message_id, operator=profile.code, status="rejected"),
+            error_body(
+                rejected.code,
+                rejected.message,
+                rejected.details,
+                message_id=arrival.message_id,
+                operator=profile.code,
+                status="rejected",
+            ),
         )
         await archive_refused(pool, arrival, answer.status, answer.body)
     else:
