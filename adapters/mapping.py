@@ -216,9 +216,10 @@ class _XmlRun:
     """Evaluates paths in one XML document; names nodes with 1-based XPath indices (on
     items and list entries always, elsewhere when same-named siblings exist)."""
 
-    __slots__ = ("_children", "_outer_children", "_outer_paths", "_paths")
+    __slots__ = ("_children", "_outer_children", "_outer_paths", "_paths", "_positions")
 
     def __init__(self) -> None:
+        self._positions: dict[Any, dict[Any, int]] = {}
         self._outer_children: dict[Any, dict[str, list[Any]]] = {}
         self._outer_paths: dict[Any, str] = {}
         self._children = self._outer_children
@@ -233,6 +234,26 @@ class _XmlRun:
         path = self._path(node, index=True)
         self._children, self._paths = {}, {node: path}
         return path
+
+    def first_value(self, expr: _Expr, node: Any, node_path: str) -> tuple[Raw | None, str]:
+        """The first non-empty value and its path, or (None, ""): the hot path of a field."""
+        steps = expr.steps
+        if steps is not None and len(steps) == 1 and expr.attr is None:
+            index = self._children.get(node)
+            same = (index if index is not None else self._index(node)).get(steps[0][0])
+            if same:
+                local = steps[0][1]
+                for i, el in enumerate(same, 1):
+                    text = el.text
+                    if text and not text.isspace():
+                        return text, f"{node_path}/{local}[{i}]" if len(same) > 1 else (
+                            f"{node_path}/{local}"
+                        )
+            return None, ""
+        for raw, path in self.values(expr, node, node_path):
+            if _present(raw):
+                return raw, path
+        return None, ""
 
     def values(self, expr: _Expr, node: Any, node_path: str) -> list[tuple[Raw | None, str]]:
         if expr.steps is None:
@@ -325,10 +346,20 @@ class _XmlRun:
             path = "/" + local
         else:
             same = self._index(parent)[el.tag]
-            step = f"{local}[{same.index(el) + 1}]" if index or len(same) > 1 else local
+            step = f"{local}[{self._position(el, same)}]" if index or len(same) > 1 else local
             path = f"{self._path(parent)}/{step}"
         self._paths[el] = path
         return path
+
+    def _position(self, el: Any, same: list[Any]) -> int:
+        """1-based position among same-named siblings; a map per sibling list (thousands
+        of items share one parent), kept for the whole document."""
+        if len(same) < 8:
+            return same.index(el) + 1
+        positions = self._positions.get(same[0])
+        if positions is None:
+            positions = self._positions[same[0]] = {c: i for i, c in enumerate(same, 1)}
+        return positions[el]
 
     def _hit_path(self, hit: Any, node_path: str) -> str:
         if isinstance(hit, etree._Element):
@@ -381,6 +412,13 @@ class _JsonRun:
 
     def item_path(self, node: _JNode) -> str:
         return (self.prefix + node.pointer).rstrip()
+
+    def first_value(self, expr: _Expr, node: _JNode, node_path: str) -> tuple[Raw | None, str]:
+        """The first non-empty value and its path, or (None, "")."""
+        for raw, path in self.values(expr, node, node_path):
+            if _present(raw):
+                return raw, path
+        return None, ""
 
     def values(self, expr: _Expr, node: _JNode, node_path: str) -> list[tuple[Raw | None, str]]:
         if expr.steps is not None:
@@ -562,12 +600,13 @@ class _Field:
             return self.const, ""
         if source != "path" or self.kind == LINES:
             return self._read_many(ev)
-        for raw, path in ev.run.values(self.exprs[0], ev.node, ev.node_path):
-            if _present(raw):
-                if ev.hits is not None:
-                    ev.hits.add((self.key, self.exprs[0].text))
-                return raw, path
-        return None, ev.run.nearest(self.exprs[0], ev.node, ev.node_path)
+        expr = self.exprs[0]
+        raw, path = ev.run.first_value(expr, ev.node, ev.node_path)
+        if raw is None:
+            return None, ev.run.nearest(expr, ev.node, ev.node_path)
+        if ev.hits is not None:
+            ev.hits.add((self.key, expr.text))
+        return raw, path
 
     def _read_many(self, ev: _Eval) -> tuple[Any, str]:
         if self.source == "first":
@@ -613,6 +652,11 @@ class _Converter:
         if value is None or not remove:
             return value
         return convert.text(value.translate({ord(c): None for c in remove}))
+
+    @staticmethod
+    def plain_text(f: _Field, raw: Any, *_: Any) -> str | None:
+        """``text`` without parameters, the most common conversion: kept short."""
+        return (raw.strip() or None) if isinstance(raw, str) else convert.text(raw)
 
     def text(self, f: _Field, raw: Any, *_: Any) -> str | None:
         value = self._cleaned(f, raw)
@@ -973,8 +1017,8 @@ class Mapping:
     ) -> Any:
         out: dict[str, Any] = {}
         paths = ev.paths
+        ev.node, ev.node_path, ev.prefix = node, node_path, prefix
         for f in table.fields:
-            ev.node, ev.node_path, ev.prefix = node, node_path, prefix
             path = ""
             try:
                 raw, path = f.read(ev)
@@ -1353,7 +1397,9 @@ class _Compiler:
             name=name, key=key, source=source, exprs=tuple(self.expr(t, key) for t in texts),
             const=spec.get("const"), sep=spec.get("sep", " "), conversion=conversion,
             params=params, kind=kind, table=self._code_table(params, kind, key),
-            convert=getattr(self.converter, conversion),
+            convert=getattr(
+                self.converter, "plain_text" if conversion == "text" and not params else conversion
+            ),
         )
         self._check_params(params, key)
         if source == "const":

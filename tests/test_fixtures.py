@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from lxml import etree
 
 from adapters.registry import default_registry
 from gateway.ingest import dry_run
@@ -26,6 +27,17 @@ ENVELOPE = (
 )
 
 CASES = cases()
+
+
+def fault_as_error(xml: bytes) -> dict:
+    """The error code and message id carried in a SOAP Fault's detail."""
+    detail = etree.fromstring(xml).find(".//{urn:aed-gateway:error:1}error")
+    assert detail is not None, xml
+    ns = "{urn:aed-gateway:error:1}"
+    return {
+        "error": {"code": detail.findtext(ns + "code")},
+        "message_id": detail.findtext(ns + "message_id"),
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -49,7 +61,10 @@ async def test_fixture_over_http(case: Case, client, add_operator, pool) -> None
         data=case.source.read_bytes(),
         headers=bearer(key, **{"Content-Type": case.content_type, **case.headers}),
     )
-    body = await response.json()
+    if response.content_type == "application/json":
+        body = await response.json()
+    else:  # a SOAP sender's error comes back as a Fault
+        body = fault_as_error(await response.read())
     assert response.status == case.expected["http_status"], body
     if "error" in case.expected:
         assert body["error"]["code"] == case.expected["error"]["code"]

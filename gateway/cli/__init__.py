@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.cli import bench, keys, operators, serve, translate
+from gateway.cli import bench, deadletters, keys, operators, receiver, serve, translate
 from gateway.config import ConfigError
 
-COMMAND_GROUPS = (serve, operators, keys, translate, bench)
+COMMAND_GROUPS = (serve, operators, keys, translate, bench, deadletters, receiver)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -136,6 +136,9 @@ class EndpointWorker:
                 log.warning("delivery_storage_error", target=self.endpoint.name,
                             error=type(exc).__name__)
                 batch = None
+            except Exception:  # the batch stays leased until it expires; the loop lives on
+                log.exception("delivery_error", target=self.endpoint.name)
+                batch = None
             finally:
                 self.circuit.release(permit, ok)
             if batch is None:
@@ -183,7 +186,8 @@ class EndpointWorker:
                     ) as response:
                         return await self._answer(response, batch)
         except TimeoutError:
-            return Attempt(failure=Code.TIMEOUT, message=f"no answer in {self.endpoint.timeout_s} s")
+            timeout = self.endpoint.timeout_s
+            return Attempt(failure=Code.TIMEOUT, message=f"no answer within {timeout} s")
         except (aiohttp.ClientError, OSError) as exc:
             return Attempt(failure=Code.CONNECTION, message=f"{type(exc).__name__}: {exc}")
         raise AssertionError("unreachable")
@@ -224,6 +228,8 @@ class EndpointWorker:
                 depth = await outbox.depth(self.pool, name)
             except (*StorageUnavailable, asyncpg.PostgresError) as exc:
                 log.warning("outbox_housekeeping_failed", target=name, error=type(exc).__name__)
+            except Exception:
+                log.exception("outbox_housekeeping_error", target=name)
             else:
                 for state in (State.PENDING, State.IN_FLIGHT, State.DEAD):
                     OUTBOX_DEPTH.labels(name, state.value).set(depth.rows.get(state, 0))

@@ -13,8 +13,9 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from adapters.registry import default_registry
 from gateway.codes import MessageCode
 from gateway.config import Settings
+from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
-from gateway.http import messages, records
+from gateway.http import admin, messages, records
 from gateway.http.responses import ApiError, json_response
 from gateway.http.state import (
     DATABASE_URL,
@@ -24,6 +25,7 @@ from gateway.http.state import (
     POOL,
     PRINCIPAL,
     REGISTRY,
+    REPLAY_BUDGET,
     SETTINGS,
 )
 from gateway.keys import NOTIFY_CHANNEL, KeyCache
@@ -107,6 +109,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await app[POOL].close()
 
 
+async def _delivery(app: web.Application) -> AsyncIterator[None]:
+    """Push workers for the targets this process pushes to; stopped before the pool closes."""
+    delivery = Delivery.for_targets(app[POOL], app[SETTINGS].targets)
+    await delivery.start()
+    yield
+    await delivery.stop()
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -132,9 +142,12 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[KEYS] = KeyCache()
     app[REGISTRY] = default_registry()
     app[FEED] = FeedSignal()
+    app[REPLAY_BUDGET] = admin.replay_budget()
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_delivery)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
+    app.add_routes(admin.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", make_aiohttp_handler())

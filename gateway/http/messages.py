@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from hashlib import sha256
 
+import orjson
 import structlog
 from aiohttp import web
 
@@ -17,6 +18,7 @@ from gateway.codes import MessageCode
 from gateway.document import DocumentRefused, decompress, media_kind, parse, too_large
 from gateway.http.auth import authenticate
 from gateway.http.responses import ApiError, json_response
+from gateway.http.soap import SOAP11, fault_response, soap_version
 from gateway.http.state import POOL, REGISTRY, SETTINGS
 from gateway.ingest import Translation, translate
 from gateway.intake import Answer, Arrival, archive_refused, error_body
@@ -35,6 +37,26 @@ _HEADERS_FOR_ADAPTERS = ("X-Message-Ref",)
 
 @routes.post("/v1/messages")
 async def submit(request: web.Request) -> web.Response:
+    """Answer in JSON, except that a SOAP sender gets its errors as a SOAP Fault."""
+    try:
+        raw, answer = await _receive(request)
+    except ApiError as error:
+        version = _soap(request, b"")
+        if version is None:
+            raise
+        return fault_response(version, error.status, orjson.loads(error.text))
+    version = _soap(request, raw) if answer.status >= 400 else None
+    if version is not None:
+        return fault_response(version, answer.status, answer.body)
+    return json_response(answer.body, answer.status)
+
+
+def _soap(request: web.Request, raw: bytes) -> str | None:
+    version = soap_version(request.headers.get("Content-Type", ""), raw)
+    return version or (SOAP11 if "SOAPAction" in request.headers else None)
+
+
+async def _receive(request: web.Request) -> tuple[bytes, Answer]:
     principal = await authenticate(request, Scope.OPERATOR)
     settings = request.app[SETTINGS]
     pool = request.app[POOL]
@@ -120,7 +142,7 @@ async def submit(request: web.Request) -> web.Response:
         items=answer.body.get("items"),
         error=(answer.body.get("error") or {}).get("code"),
     )
-    return json_response(answer.body, answer.status)
+    return raw, answer
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from adapters.registry import Registry
 from gateway.config import Settings
+from gateway.delivery.deadletters import ReplayBudget
 from gateway.feed import FeedSignal
 from gateway.keys import KeyCache, Principal
 from gateway.notify import Listener
@@ -18,4 +19,5 @@ KEYS = web.AppKey("keys", KeyCache)
 REGISTRY = web.AppKey("registry", Registry)
 LISTENER = web.AppKey("listener", Listener)
 FEED = web.AppKey("feed", FeedSignal)
+REPLAY_BUDGET = web.AppKey("replay_budget", ReplayBudget)
 PRINCIPAL = web.RequestKey("principal", Principal)

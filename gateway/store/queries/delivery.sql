@@ -114,6 +114,14 @@ WHERE state = 'dead'
 ORDER BY id
 LIMIT $7;
 
+-- name: count_dead_letters
+-- Filters as list_dead_letters.
+SELECT count(*) FROM outbox
+WHERE state = 'dead'
+  AND ($1::text IS NULL OR target = $1) AND ($2::text IS NULL OR operator = $2)
+  AND ($3::timestamptz IS NULL OR dead_at >= $3) AND ($4::timestamptz IS NULL OR dead_at < $4)
+  AND ($5::text IS NULL OR error_code = $5);
+
 -- name: replay_dead_letters
 -- Up to $6 dead letters (filters as list_dead_letters) back to the queue with attempts
 -- reset and no batch (a new Idempotency-Key: the receiver refused the old one). A row
