@@ -235,6 +235,10 @@ class _XmlRun:
         self._children, self._paths = {}, {node: path}
         return path
 
+    def children(self, node: Any) -> dict[str, list[Any]]:
+        index = self._children.get(node)
+        return index if index is not None else self._index(node)
+
     def first_value(self, expr: _Expr, node: Any, node_path: str) -> tuple[Raw | None, str]:
         """The first non-empty value and its path, or (None, ""): the hot path of a field."""
         steps = expr.steps
@@ -413,6 +417,10 @@ class _JsonRun:
     def item_path(self, node: _JNode) -> str:
         return (self.prefix + node.pointer).rstrip()
 
+    @staticmethod
+    def children(node: _JNode) -> dict[str, Any]:
+        return node.value if isinstance(node.value, dict) else {}
+
     def first_value(self, expr: _Expr, node: _JNode, node_path: str) -> tuple[Raw | None, str]:
         """The first non-empty value and its path, or (None, "")."""
         for raw, path in self.values(expr, node, node_path):
@@ -542,6 +550,7 @@ class _Eval:
     paths: dict[str, str]
     errors: list[tuple[str, ConversionError]]
     hits: set[tuple[str, str]] | None
+    xml: bool = False
     node: Any = None
     node_path: str = ""
     prefix: str = ""
@@ -591,10 +600,37 @@ class _Field:
     table: dict[str, Any] | None
     """The code list of a ``code`` conversion, its values already canonical."""
     convert: Callable[..., Any]
+    plain: bool
+    """Plain text (strip, "" -> None): done inline, the commonest conversion by far."""
+    child: tuple[str, str] | None
+    """A path of one child element or key: (XML Clark tag or JSON key, path step)."""
 
-    def read(self, ev: _Eval) -> tuple[Any, str]:
+    def read(self, ev: _Eval, children: dict[str, Any]) -> tuple[Any, str]:
         """The raw value (None when absent) and the path of the value or where it belongs.
-        Address lines read as a list of texts, recorded one by one in ``ev.paths``."""
+        Address lines read as a list of texts, recorded one by one in ``ev.paths``.
+
+        ``children`` is the context's child index (XML) or object (JSON): a path of one
+        step, the common case, is read from it directly."""
+        child = self.child
+        if child is not None:
+            hit = children.get(child[0])
+            if ev.xml:
+                for i, el in enumerate(hit or (), 1):
+                    text = el.text
+                    if text and not text.isspace():
+                        if ev.hits is not None:
+                            ev.hits.add((self.key, self.exprs[0].text))
+                        step = child[1] if len(hit) == 1 else f"{child[1]}[{i}]"
+                        return text, f"{ev.node_path}/{step}"
+                return None, ev.node_path
+            if hit is None or (isinstance(hit, str) and not hit.strip()):
+                return None, ev.node_path
+            if not isinstance(hit, dict | list):
+                if ev.hits is not None:
+                    ev.hits.add((self.key, self.exprs[0].text))
+                return _JsonRun._raw(_JNode(hit, (), "")), (
+                    ev.run.prefix + ev.node.pointer + child[1]
+                )
         source = self.source
         if source == "const":
             return self.const, ""
@@ -652,11 +688,6 @@ class _Converter:
         if value is None or not remove:
             return value
         return convert.text(value.translate({ord(c): None for c in remove}))
-
-    @staticmethod
-    def plain_text(f: _Field, raw: Any, *_: Any) -> str | None:
-        """``text`` without parameters, the most common conversion: kept short."""
-        return (raw.strip() or None) if isinstance(raw, str) else convert.text(raw)
 
     def text(self, f: _Field, raw: Any, *_: Any) -> str | None:
         value = self._cleaned(f, raw)
@@ -923,7 +954,7 @@ class Mapping:
                 run = _JsonRun(value, f"line {number} ")
                 node, path = run.top()
                 break
-        return _Eval(run, {}, [], None, node, path)
+        return _Eval(run, {}, [], None, self.kind is Kind.XML, node, path)
 
     def _translate(
         self, doc: SourceDocument, hits: set[tuple[str, str]] | None
@@ -1000,7 +1031,7 @@ class Mapping:
         self, index: int, run: Any, node: Any, hits: set[tuple[str, str]] | None
     ) -> CanonicalItem | ItemError:
         source_path = run.item_path(node)
-        ev = _Eval(run, {}, [], hits)
+        ev = _Eval(run, {}, [], hits, self.kind is Kind.XML)
         values = self._eval(self._plan.item, node, "", source_path, ev)
         item_id = values.pop("item_id", None)
         if ev.errors:
@@ -1018,11 +1049,17 @@ class Mapping:
         out: dict[str, Any] = {}
         paths = ev.paths
         ev.node, ev.node_path, ev.prefix = node, node_path, prefix
+        children = ev.run.children(node)
         for f in table.fields:
             path = ""
             try:
-                raw, path = f.read(ev)
-                out[f.name] = None if raw is None else f.convert(f, raw, path, ev, out)
+                raw, path = f.read(ev, children)
+                if raw is None:
+                    out[f.name] = None
+                elif f.plain:
+                    out[f.name] = raw.strip() if isinstance(raw, str) else convert.text(raw)
+                else:
+                    out[f.name] = f.convert(f, raw, path, ev, out)
             except ConversionError as exc:
                 ev.errors.append((path, exc))
                 out[f.name] = None
@@ -1393,13 +1430,14 @@ class _Compiler:
             for p, v in spec.items()
             if p in _PARAMS[conversion]
         }
+        exprs = tuple(self.expr(t, key) for t in texts)
         made = _Field(
-            name=name, key=key, source=source, exprs=tuple(self.expr(t, key) for t in texts),
+            name=name, key=key, source=source, exprs=exprs,
             const=spec.get("const"), sep=spec.get("sep", " "), conversion=conversion,
             params=params, kind=kind, table=self._code_table(params, kind, key),
-            convert=getattr(
-                self.converter, "plain_text" if conversion == "text" and not params else conversion
-            ),
+            convert=getattr(self.converter, conversion),
+            plain=conversion == "text" and not params and kind != LINES,
+            child=_child_step(exprs[0]) if source == "path" and kind != LINES else None,
         )
         self._check_params(params, key)
         if source == "const":
@@ -1468,6 +1506,14 @@ class _Compiler:
                 ZoneInfo(params["zone"])
             except (ZoneInfoNotFoundError, ValueError):
                 raise self.fail(f"{key}.zone", f"unknown time zone {params['zone']!r}") from None
+
+
+def _child_step(expr: _Expr) -> tuple[str, str] | None:
+    """(key, path step) when the path is one child element (XML) or one key (JSON)."""
+    if expr.steps is None or len(expr.steps) != 1 or expr.attr is not None:
+        return None
+    step = expr.steps[0]
+    return step if isinstance(step, tuple) else (step, expr.suffix)
 
 
 def _listed(table: dict[str, Any], key: str) -> list[Any]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from babel.numbers import get_currency_precision
@@ -173,8 +174,14 @@ class Envelope:
 _ITEM_ONLY = {"field_paths", "function", "revision"}
 
 
+@cache
+def currency_scale(currency: str) -> int:
+    """Minor-unit decimals of a currency (babel's CLDR data; looked up once per code)."""
+    return get_currency_precision(currency)
+
+
 def format_money(money: Money) -> dict[str, str]:
-    scale = get_currency_precision(money.currency)
+    scale = currency_scale(money.currency)
     return {"amount": f"{money.amount:.{scale}f}", "currency": money.currency}
 
 
@@ -217,9 +224,8 @@ def item_to_dict(item: CanonicalItem) -> dict[str, Any]:
     }
 
 
-def record_to_dict(envelope: Envelope, item: CanonicalItem) -> dict[str, Any]:
-    """The canonical record v1 in its JSON form: envelope first, then the item."""
-    head = {
+def envelope_to_dict(envelope: Envelope) -> dict[str, Any]:
+    return {
         "record_id": envelope.record_id,
         "canonical_version": CANONICAL_VERSION,
         "revision": envelope.revision,
@@ -231,4 +237,8 @@ def record_to_dict(envelope: Envelope, item: CanonicalItem) -> dict[str, Any]:
         "received_at": format_time(envelope.received_at),
         "raw_sha256": envelope.raw_sha256,
     }
-    return head | item_to_dict(item)
+
+
+def record_to_dict(envelope: Envelope, item: CanonicalItem) -> dict[str, Any]:
+    """The canonical record v1 in its JSON form: envelope first, then the item."""
+    return envelope_to_dict(envelope) | item_to_dict(item)

@@ -191,13 +191,15 @@ Order = Mapping[str, "Order | None"]
 
 def wire_order(value: Any, order: Order | None) -> Any:
     """``value`` with object keys in canonical order, recursively; unknown keys last."""
-    if order is None:
-        return value
     if isinstance(value, list):
         return [wire_order(entry, order) for entry in value]
-    if not isinstance(value, dict):
+    if order is None or not isinstance(value, dict):
         return value
-    ordered = {name: wire_order(value[name], order[name]) for name in order if name in value}
+    ordered = {
+        name: value[name] if sub is None else wire_order(value[name], sub)
+        for name, sub in order.items()
+        if name in value
+    }
     if len(ordered) < len(value):
         ordered |= {name: v for name, v in value.items() if name not in ordered}
     return ordered

@@ -17,7 +17,13 @@ import asyncpg
 import orjson
 
 from adapters.base import ItemError
-from gateway.canonical import CanonicalItem, Envelope, Function, record_to_dict
+from gateway.canonical import (
+    CanonicalItem,
+    Envelope,
+    Function,
+    envelope_to_dict,
+    item_to_dict,
+)
 from gateway.codes import MessageCode
 from gateway.config import Target
 from gateway.ingest import Translation
@@ -105,6 +111,7 @@ async def get_receipt(
 class _Stored:
     index: int
     item: CanonicalItem
+    wire: dict[str, Any]
     outcome: NewRevision
     sha: str
     record_id: uuid.UUID
@@ -223,11 +230,12 @@ async def _resolve(
     errors: list[ItemError] = list(translation.errors)
     stored: list[_Stored] = []
     for index, item in translation.items:
-        sha = data_sha256(item)
+        wire = item_to_dict(item)
+        sha = data_sha256(wire)
         outcome = resolve(states.get(item.item_id), item.function, item.revision, sha)
         if isinstance(outcome, NewRevision):
             states[item.item_id] = advance(outcome, sha)
-            stored.append(_Stored(index, item, outcome, sha, uuid.uuid4()))
+            stored.append(_Stored(index, item, wire, outcome, sha, uuid.uuid4()))
             receipt.accepted += 1
         elif isinstance(outcome, Unchanged):
             receipt.unchanged += 1
@@ -266,7 +274,7 @@ async def _write(
     )
     bodies = [
         orjson.dumps(
-            record_to_dict(
+            envelope_to_dict(
                 Envelope(
                     record_id=str(s.record_id),
                     revision=s.outcome.revision,
@@ -277,9 +285,9 @@ async def _write(
                     message_ref=translation.message_ref,
                     received_at=arrival.received_at,
                     raw_sha256=arrival.raw_sha256,
-                ),
-                s.item,
+                )
             )
+            | s.wire
         ).decode()
         for s in stored
     ]

@@ -12,18 +12,17 @@ from typing import Any
 
 import orjson
 
-from gateway.canonical import CanonicalItem, Function, item_to_dict
+from gateway.canonical import Function
 from gateway.codes import ItemCode
 
 # Bookkeeping that may differ between two sendings of the same data.
 _NOT_DATA = ("source_path", "quality_flags")
 
 
-def data_sha256(item: CanonicalItem) -> str:
-    """Fingerprint of an item's canonical data: equal fingerprints mean an identical resend."""
-    data: dict[str, Any] = item_to_dict(item)
-    for key in _NOT_DATA:
-        data.pop(key, None)
+def data_sha256(wire: dict[str, Any]) -> str:
+    """Fingerprint of an item's canonical data (its ``item_to_dict`` form): equal
+    fingerprints mean an identical resend."""
+    data = {k: v for k, v in wire.items() if k not in _NOT_DATA}
     return sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

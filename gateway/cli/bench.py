@@ -69,6 +69,9 @@ def make_messages(total: int, batch: int, seed: Path = SEED) -> list[bytes]:
             serial += 1
             digits = f"{serial:08d}"
             ident.text = f"{ident.text[:2]}{digits}{check_digit(digits)}GB"
+            phone = item.find(f"{{{NS}}}Addressee/{{{NS}}}Phone")
+            if phone is not None:  # addressees differ on real traffic: no cache flattery
+                phone.text = f"{phone.text[:-2]}{serial % 100:02d}"
             items.append(item)
         messages.append(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
     return messages

@@ -3,12 +3,13 @@
 -- name: feed_page
 -- Only rows of transactions below the oldest one still running: those are final, and
 -- any row committed later has a larger xid, so it sorts after every cursor handed out.
--- The scalar subquery takes the statement's snapshot once, not per row.
-SELECT xid::text::bigint AS xid, seq, body
-FROM records
-WHERE (xid, seq) > ($1::text::xid8, $2::bigint)
-  AND xid < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
-ORDER BY xid, seq
+-- The scalar subquery takes the statement's snapshot once, not per row. ORDER BY names
+-- the table's columns (r.xid), not the bigint output column, so records_feed serves it.
+SELECT r.xid::text::bigint AS xid, r.seq, r.body
+FROM records r
+WHERE (r.xid, r.seq) > ($1::text::xid8, $2::bigint)
+  AND r.xid < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+ORDER BY r.xid, r.seq
 LIMIT $3;
 
 -- name: feed_purged_through
