@@ -242,17 +242,17 @@ class _XmlRun:
     def first_value(self, expr: _Expr, node: Any, node_path: str) -> tuple[Raw | None, str]:
         """The first non-empty value and its path, or (None, ""): the hot path of a field."""
         steps = expr.steps
-        if steps is not None and len(steps) == 1 and expr.attr is None:
-            index = self._children.get(node)
-            same = (index if index is not None else self._index(node)).get(steps[0][0])
-            if same:
-                local = steps[0][1]
-                for i, el in enumerate(same, 1):
-                    text = el.text
-                    if text and not text.isspace():
-                        return text, f"{node_path}/{local}[{i}]" if len(same) > 1 else (
-                            f"{node_path}/{local}"
-                        )
+        if steps is not None and len(steps) <= 1:
+            attr = expr.attr
+            same = self.children(node).get(steps[0][0], ()) if steps else (node,)
+            for i, el in enumerate(same, 1):
+                text = el.text if attr is None else el.get(attr)
+                if text and not text.isspace():
+                    path = node_path
+                    if steps:
+                        local = steps[0][1]
+                        path += f"/{local}[{i}]" if len(same) > 1 else f"/{local}"
+                    return text, path if attr is None else f"{path}/@{attr}"
             return None, ""
         for raw, path in self.values(expr, node, node_path):
             if _present(raw):
@@ -270,7 +270,16 @@ class _XmlRun:
 
     def nodes(self, expr: _Expr, node: Any, node_path: str, many: bool) -> list[tuple[Any, str]]:
         """The context elements a table's path selects (list entries always indexed)."""
-        if expr.steps is None or expr.attr is not None:
+        steps = expr.steps
+        if steps is not None and len(steps) == 1 and expr.attr is None:
+            tag, local = steps[0]
+            same = self.children(node).get(tag)
+            if not same:
+                return []
+            if len(same) == 1 and not many:
+                return [(same[0], f"{node_path}/{local}")]
+            return [(c, f"{node_path}/{local}[{i}]") for i, c in enumerate(same, 1)]
+        if steps is None or expr.attr is not None:
             found = [h for h in _list(expr, node) if isinstance(h, etree._Element)]
             return [(h, self._path(h, index=many)) for h in found]
         hits = self._walk(expr.steps, node, node_path, many) if expr.steps else [(node, node_path)]
@@ -284,7 +293,7 @@ class _XmlRun:
 
     def nearest(self, expr: _Expr, node: Any, node_path: str) -> str:
         """Where a value the path does not find belongs: its deepest existing parent."""
-        if not expr.steps:
+        if not expr.steps or (len(expr.steps) == 1 and expr.attr is None):
             return node_path
         path = node_path
         current = [(node, node_path)]
@@ -580,7 +589,11 @@ class _Eval:
         """A parameter read from the document (``*_path``, ``times``), or its fixed value."""
         if expr is None:
             return fixed, None
-        raw, path = self.first((expr,))
+        raw, path = self.run.first_value(expr, self.node, self.node_path)
+        if raw is None:
+            return None, None
+        if self.hits is not None:
+            self.hits.add((expr.key, expr.text))
         return convert.text(raw), path
 
 

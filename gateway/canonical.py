@@ -8,12 +8,13 @@ minor-unit scale, weights in kg with 3 decimals, times as UTC RFC 3339.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 from babel.numbers import get_currency_precision
 
@@ -191,37 +192,56 @@ def format_kg(value: Decimal) -> str:
 
 def format_time(value: datetime) -> str:
     """UTC RFC 3339 with a ``Z``; seconds kept, sub-seconds only when present."""
-    utc = value.astimezone(UTC)
-    spec = "%Y-%m-%dT%H:%M:%S.%fZ" if utc.microsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return utc.strftime(spec)
-
-
-def _plain(value: Any, name: str = "") -> Any:
-    if isinstance(value, Money):
-        return format_money(value)
-    if isinstance(value, Decimal):
-        return format_kg(value) if name.endswith("_kg") else _decimal(value)
-    if isinstance(value, datetime):
-        return format_time(value)
-    if is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name), f.name) for f in fields(value)}
-    if isinstance(value, list):
-        return [_plain(v, name) for v in value]
-    return value
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def _decimal(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
+
+
+Convert = Callable[[Any], Any]
+
+
+def _converter(name: str, hint: Any) -> Convert | None:
+    """How a field of this type becomes JSON (None: as it is)."""
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if get_origin(hint) is list:
+        inner = _converter(name, args[0])
+        return None if inner is None else (lambda values: [inner(v) for v in values])
+    if len(args) == 1:  # X | None
+        return _converter(name, args[0])
+    if hint is Money:
+        return format_money
+    if hint is Decimal:
+        return format_kg if name.endswith("_kg") else _decimal
+    if hint is datetime:
+        return format_time
+    if is_dataclass(hint):
+        return lambda value: _to_dict(value, hint)
+    return None
+
+
+@cache
+def _plan(cls: type) -> tuple[tuple[str, Convert | None], ...]:
+    """Each serialized field of ``cls`` with its converter, worked out once per class:
+    the record body is built for every stored item, so no reflection per value."""
+    hints = get_type_hints(cls)
+    return tuple(
+        (f.name, _converter(f.name, hints[f.name])) for f in fields(cls) if f.name not in _ITEM_ONLY
+    )
+
+
+def _to_dict(value: Any, cls: type) -> dict[str, Any]:
+    out = {}
+    for name, convert in _plan(cls):
+        field_value = getattr(value, name)
+        out[name] = field_value if field_value is None or convert is None else convert(field_value)
+    return out
 
 
 def item_to_dict(item: CanonicalItem) -> dict[str, Any]:
     """The item's data in wire form (no envelope): what fixtures and ``translate`` show."""
-    return {
-        f.name: _plain(getattr(item, f.name), f.name)
-        for f in fields(item)
-        if f.name not in _ITEM_ONLY
-    }
+    return _to_dict(item, CanonicalItem)
 
 
 def envelope_to_dict(envelope: Envelope) -> dict[str, Any]:

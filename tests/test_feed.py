@@ -242,7 +242,8 @@ async def test_a_purged_cursor_is_410(client, add_operator, pool) -> None:
 
 async def test_item_ledger_has_history_and_deliveries(make_client, add_operator, pool) -> None:
     us_only = {"destination_countries": ["US"]}
-    client = await make_client(targets=[Target("us", "http://127.0.0.1:9/", routes=us_only)])
+    idle = Target("us", "http://127.0.0.1:9/", routes=us_only, concurrency=0)  # no pushing
+    client = await make_client(targets=[idle])
     operator_key = await add_operator("alpha")
     await submit(client, operator_key)
     await submit(client, operator_key, CHANGED)
@@ -256,12 +257,16 @@ async def test_item_ledger_has_history_and_deliveries(make_client, add_operator,
     assert history[1]["contents"][0]["description"] == "Men's linen T-shirt"
     assert [r["message_ref"] for r in history] == ["ALPHA-20261128-0001", "ALPHA-20261128-0098"]
     assert ledger["latest"] == history[-1]
-    # destination US: the "us" target got it; revision 2 replaced the pending revision 1
-    (*_, delivery) = ledger["deliveries"]
-    assert {d["target"] for d in ledger["deliveries"]} == {"us"}
+    # Destination US: the "us" target has it; revision 2 replaced the pending revision 1
+    # (DESIGN.md, Deliver: at most one live outbox row per target and item).
+    (delivery,) = ledger["deliveries"]
+    assert delivery["target"] == "us"
     assert (delivery["revision"], delivery["record_id"]) == (2, history[1]["record_id"])
-    assert delivery["state"] in {"pending", "in_flight", "delivered", "dead"}
-    assert set(delivery) >= {"attempts", "last_error", "next_attempt_at", "delivered_at"}
+    assert (delivery["state"], delivery["attempts"], delivery["last_error"]) == ("pending", 0, None)
+    assert delivery["delivered_at"] is None
+    assert delivery["next_attempt_at"].endswith("Z")
+    response = await client.get("/v1/records/EE305614281GB", headers=bearer(await issue_key(pool)))
+    assert (await response.json())["deliveries"] == []  # destination DE: routed nowhere
 
 
 async def test_item_ledger_refuses_ambiguous_and_unknown_ids(client, add_operator, pool) -> None:

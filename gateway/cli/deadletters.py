@@ -14,8 +14,9 @@ from gateway.cli.output import emit, emit_json, stderr
 from gateway.delivery import deadletters
 from gateway.delivery.deadletters import Filters, ReplayBudget, Replayed
 
+# The full rows, last_error included, are in --json.
 TABLE_COLUMNS = ("id", "target", "operator", "item_id", "revision", "attempts", "error_code",
-                 "http_status", "dead_at", "last_error")
+                 "http_status", "dead_at")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

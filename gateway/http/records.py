@@ -3,6 +3,8 @@ ledger) for targeting systems; admins may read both too, to look into what was s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from gateway import feed
@@ -45,7 +47,7 @@ async def records_page(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/records/{item_id}")
-async def item_ledger(request: web.Request) -> web.Response:
+async def item_history(request: web.Request) -> web.Response:
     await authenticate(request, *READERS)
     negotiate(request.headers.get("Accept", ""), (JSON,))
     item_id = request.match_info["item_id"]
@@ -113,7 +115,12 @@ def _cursor(text: str | None) -> feed.Cursor | None:
 
 
 def _number(
-    request: web.Request, name: str, default: float, low: float, high: float, kind: type
+    request: web.Request,
+    name: str,
+    default: float,
+    low: float,
+    high: float,
+    kind: Callable[[str], float],
 ) -> float:
     """A bounded numeric query parameter; out of bounds is a 400, never silently clamped."""
     text = request.query.get(name)

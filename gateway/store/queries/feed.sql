@@ -25,8 +25,8 @@ ORDER BY operator, revision;
 
 -- name: item_deliveries
 -- The push side of the same ledger: each outbox row of the item, per target.
-SELECT target, record_id, revision, state, attempts, last_error, next_attempt_at,
-       delivered_at
+SELECT target, record_id, revision, state, attempts, next_attempt_at, last_error,
+       error_code, http_status, delivered_at, dead_at
 FROM outbox
 WHERE operator = $1 AND item_id = $2
 ORDER BY target, id;
