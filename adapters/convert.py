@@ -159,7 +159,7 @@ _HS_SEPARATORS = re.compile(r"[\s.\-]")
 
 
 def hs_code(value: str | None) -> str | None:
-    """An HS code without dots, spaces or dashes ("6109.10.00" -> "6109100000"); its shape
+    """An HS code without dots, spaces or dashes ("6109.10.00" -> "61091000"); its shape
     is checked by the canonical rules, which know the 6-10 digit limits."""
     cleaned = text(value)
     return _HS_SEPARATORS.sub("", cleaned) if cleaned is not None else None

@@ -271,19 +271,19 @@ class _XmlRun:
     def nodes(self, expr: _Expr, node: Any, node_path: str, many: bool) -> list[tuple[Any, str]]:
         """The context elements a table's path selects (list entries always indexed)."""
         steps = expr.steps
-        if steps is not None and len(steps) == 1 and expr.attr is None:
-            tag, local = steps[0]
-            same = self.children(node).get(tag)
-            if not same:
-                return []
-            if len(same) == 1 and not many:
-                return [(same[0], f"{node_path}/{local}")]
-            return [(c, f"{node_path}/{local}[{i}]") for i, c in enumerate(same, 1)]
         if steps is None or expr.attr is not None:
             found = [h for h in _list(expr, node) if isinstance(h, etree._Element)]
             return [(h, self._path(h, index=many)) for h in found]
-        hits = self._walk(expr.steps, node, node_path, many) if expr.steps else [(node, node_path)]
-        for el, path in hits:
+        if len(steps) == 1:
+            tag, local = steps[0]
+            same = self.children(node).get(tag) or []
+            if len(same) == 1 and not many:
+                hits = [(same[0], f"{node_path}/{local}")]
+            else:
+                hits = [(c, f"{node_path}/{local}[{i}]") for i, c in enumerate(same, 1)]
+        else:
+            hits = self._walk(steps, node, node_path, many) if steps else [(node, node_path)]
+        for el, path in hits:  # so that XPath below a list entry names it with its index
             self._paths[el] = path
         return hits
 
@@ -1049,7 +1049,8 @@ class Mapping:
         item_id = values.pop("item_id", None)
         if ev.errors:
             path, error = ev.errors[0]
-            code = ItemCode.CODE_UNKNOWN if isinstance(error, UnknownCode) else ItemCode.VALUE_INVALID
+            unknown = isinstance(error, UnknownCode)
+            code = ItemCode.CODE_UNKNOWN if unknown else ItemCode.VALUE_INVALID
             more = f" (and {len(ev.errors) - 1} more)" if len(ev.errors) > 1 else ""
             return ItemError(index, item_id, path, code, f"{error.message}{more}")
         return CanonicalItem(
@@ -1099,13 +1100,13 @@ class Mapping:
             if contexts and ev.hits is not None:
                 ev.hits.add((sub.context.key, sub.context.text))
         if not sub.many:
-            if not contexts:
-                assert sub.context is not None
-                ev.paths[name] = run.nearest(sub.context, node, node_path)
+            if not contexts:  # its fields' errors point at the context, like a schema's
                 return sub.build({f.name: None for f in sub.fields}, 1)
             here, here_path = contexts[0]
             ev.paths[name] = here_path
             return self._eval(sub, here, name + ".", here_path, ev)
+        if not contexts:
+            return []
         assert sub.context is not None
         ev.paths[name] = run.list_path(sub.context, node, node_path)
         entries = []
@@ -1259,7 +1260,9 @@ class _Compiler:
         return value
 
     def plan(self) -> _Plan:
-        detect = self._only(self._table_of(self.spec, "detect"), "detect.", {"root", "has", "equals"})
+        detect = self._only(
+            self._table_of(self.spec, "detect"), "detect.", {"root", "has", "equals"}
+        )
         ref = self._only(
             self._table_of(self.spec, "message_ref"), "message_ref.", {"path", "header", "fallback"}
         )
@@ -1394,10 +1397,11 @@ class _Compiler:
         subtables: tuple[_Table, ...] = ()
         if tax_ids is not None:
             where = f"{name}.tax_ids" if "tax_ids" in own else "party.tax_ids"
-            table = self._only(_substitute(tax_ids, variables), f"{where}.", {"path", "scheme", "value"})
-            subtables = (
-                self._table("tax_ids", table, _TAX_ID_FIELDS, _build_tax_id, many=True, where=where),
-            )
+            table = _substitute(tax_ids, variables)
+            table = self._only(table, f"{where}.", {"path", *_TAX_ID_FIELDS})
+            subtables = (self._table(
+                "tax_ids", table, _TAX_ID_FIELDS, _build_tax_id, many=True, where=where
+            ),)
         ctx = self.expr(_substitute(context, variables), f"{name}.path") if context else None
         return _Table(name, ctx, False, tuple(fields), subtables, _build_party)
 
@@ -1473,7 +1477,7 @@ class _Compiler:
         if conversion not in allowed:
             raise self.fail(
                 f"{key}.convert",
-                f"{conversion!r} is not a conversion for this field; use one of {', '.join(allowed)}",
+                f"{conversion!r} is not a conversion for this field; use {', '.join(allowed)}",
             )
         if conversion == "code" and isinstance(kind, str) and "codes" not in spec:
             raise self.fail(f"{key}.codes", "name the code list ([codes.NAME]) to use")

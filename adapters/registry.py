@@ -97,17 +97,17 @@ def package_adapters(root: Traversable) -> Iterator[tuple[Adapter, str]]:
         if folder.joinpath("__init__.py").is_file():
             module_name = f"{root.name}.{folder.name}"
             module = importlib.import_module(module_name)
-            for adapter in _adapters_in(getattr(module, "ADAPTERS", ())):
+            for adapter in adapters_in(getattr(module, "ADAPTERS", ())):
                 yield adapter, f"{module_name}.ADAPTERS"
 
 
 def entry_point_adapters() -> Iterator[tuple[Adapter, str]]:
     for point in entry_points(group=ENTRY_POINT_GROUP):
-        for adapter in _adapters_in(point.load()):
+        for adapter in adapters_in(point.load()):
             yield adapter, f"entry point {point.name} ({point.value})"
 
 
-def _adapters_in(obj: Any) -> Iterator[Adapter]:
+def adapters_in(obj: Any) -> Iterator[Adapter]:
     """An adapter, an adapter class, a factory, or an iterable of any of those."""
     if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Adapter)):
         obj = obj()
@@ -117,4 +117,4 @@ def _adapters_in(obj: Any) -> Iterator[Adapter]:
     if isinstance(obj, str) or not isinstance(obj, Iterable):
         raise RegistryError(f"{obj!r} is not an adapter or an iterable of adapters")
     for each in obj:
-        yield from _adapters_in(each)
+        yield from adapters_in(each)

@@ -54,6 +54,9 @@ class MessageCode(StrEnum):
     MESSAGE_REF_MISSING = "message_ref_missing"
     MESSAGE_REF_REUSED = "message_ref_reused"
     BAD_REQUEST = "bad_request"
+    NOT_ACCEPTABLE = "not_acceptable"
+    AMBIGUOUS_ITEM = "ambiguous_item"
+    CURSOR_PURGED = "cursor_purged"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     INTERNAL = "internal_error"
 
@@ -92,6 +95,9 @@ DESCRIPTIONS: dict[str, str] = {
     MessageCode.MESSAGE_REF_MISSING: "the message carries no reference (422)",
     MessageCode.MESSAGE_REF_REUSED: "the reference was used before with other bytes (409)",
     MessageCode.BAD_REQUEST: "a query parameter or field is malformed (400)",
+    MessageCode.NOT_ACCEPTABLE: "the Accept header names no form this resource has (406)",
+    MessageCode.AMBIGUOUS_ITEM: "several operators use this item id; add ?operator= (409)",
+    MessageCode.CURSOR_PURGED: "records after this cursor were purged; restart without one (410)",
     MessageCode.STORAGE_UNAVAILABLE: "the database is unreachable; resend later (503)",
     MessageCode.INTERNAL: "a bug in the gateway, never the client's input (500)",
 }

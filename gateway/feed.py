@@ -155,8 +155,7 @@ async def item_ledger(
 ) -> dict[str, Any] | None:
     """An item's latest revision, every revision, and its push deliveries: one snapshot,
     so that what the feed served and what delivery did are shown consistently."""
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
-                                                        readonly=True):
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await conn.fetch(Q.item_revisions, item_id, operator)
         if not rows:
             return None

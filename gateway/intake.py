@@ -142,6 +142,8 @@ async def store(
     try:
         async with pool.acquire() as conn, conn.transaction():
             if not dry_run:
+                ids = sorted({item.item_id for _, item in translation.items})
+                await conn.execute(Q.lock_item_buckets, arrival.operator, ids)
                 earlier = await _claim(conn, arrival, dedupe)
                 if earlier is not None:
                     raise _Undo(*_answer_earlier(arrival, translation, earlier))

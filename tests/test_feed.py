@@ -46,7 +46,8 @@ async def read_feed(
     client: TestClient, key: str, headers: dict[str, str] | None = None, **params: Any
 ) -> tuple[int, Any]:
     response = await client.get(
-        "/v1/records", params={k: str(v) for k, v in params.items()},
+        "/v1/records",
+        params={k: str(v) for k, v in params.items()},
         headers=bearer(key, **(headers or {})),
     )
     body = await response.json() if response.content_type == "application/json" else None
@@ -67,9 +68,7 @@ async def test_scopes(client, add_operator, pool) -> None:
         assert body == {"records": [], "next": START.encode()}
 
 
-async def test_pages_follow_the_cursor_and_next_is_always_given(
-    client, add_operator, pool
-) -> None:
+async def test_pages_follow_the_cursor_and_next_is_always_given(client, add_operator, pool) -> None:
     operator_key = await add_operator("alpha")
     key = await issue_key(pool)
     await submit(client, operator_key)
@@ -95,30 +94,57 @@ async def test_records_come_in_the_canonical_key_order(client, add_operator, poo
     (record,) = body["records"]
     # DESIGN.md "Canonical record (v1)": the envelope, then the item, in the listed order.
     assert list(record) == [
-        "record_id", "canonical_version", "revision", "function", "operator", "source_format",
-        "message_id", "message_ref", "received_at", "raw_sha256",
-        "item_id", "source_path", "item_id_scheme", "mail_class", "category",
-        "category_explanation", "origin_country", "destination_country", "posted_at",
-        "gross_weight_kg", "pieces", "total_value", "postal_charges", "sender", "addressee",
-        "contents", "documents", "transport", "quality_flags",
-    ]
-    assert list(record["sender"]) == [
-        "name", "name_original", "business_name", "address", "phone", "email", "tax_ids"
-    ]
-    assert list(record["sender"]["address"]) == [
-        "lines", "street", "house_number", "postcode", "city", "region", "country"
-    ]
-    assert list(record["contents"][0]) == [
-        "line_no", "description", "quantity", "unit", "net_weight_kg", "value", "hs_code",
+        "record_id",
+        "canonical_version",
+        "revision",
+        "function",
+        "operator",
+        "source_format",
+        "message_id",
+        "message_ref",
+        "received_at",
+        "raw_sha256",
+        "item_id",
+        "source_path",
+        "item_id_scheme",
+        "mail_class",
+        "category",
+        "category_explanation",
         "origin_country",
+        "destination_country",
+        "posted_at",
+        "gross_weight_kg",
+        "pieces",
+        "total_value",
+        "postal_charges",
+        "sender",
+        "addressee",
+        "contents",
+        "documents",
+        "transport",
+        "quality_flags",
     ]
+    party = ["name", "name_original", "business_name", "address", "phone", "email", "tax_ids"]
+    assert list(record["sender"]) == list(record["addressee"]) == party
+    address = ["lines", "street", "house_number", "postcode", "city", "region", "country"]
+    assert list(record["sender"]["address"]) == address
+    line = "line_no description quantity unit net_weight_kg value hs_code origin_country"
+    assert list(record["contents"][0]) == line.split()
     assert list(record["total_value"]) == ["amount", "currency"]
 
 
 BAD_PARAMETERS = [
-    {"limit": 0}, {"limit": 1001}, {"limit": "ten"}, {"limit": "1.5"},
-    {"wait": 31}, {"wait": -1}, {"wait": "nan"}, {"wait": "soon"},
-    {"after": "zzz"}, {"after": ""}, {"after": "AQAAAAAAAAABAAAAAAAAAAE!"},
+    {"limit": 0},
+    {"limit": 1001},
+    {"limit": "ten"},
+    {"limit": "1.5"},
+    {"wait": 31},
+    {"wait": -1},
+    {"wait": "nan"},
+    {"wait": "soon"},
+    {"after": "zzz"},
+    {"after": ""},
+    {"after": "AQAAAAAAAAABAAAAAAAAAAE!"},
     {"after": Cursor(1, 1).encode()[:-2]},
     {"after": "AgAAAAAAAAABAAAAAAAAAAE"},  # version 2 of the cursor format
 ]
@@ -137,9 +163,7 @@ async def test_xml_pages_validate_against_the_canonical_schema(client, add_opera
     await submit(client, await add_operator("alpha"))
     key = await issue_key(pool)
     _, as_json = await read_feed(client, key)
-    response = await client.get(
-        "/v1/records", headers=bearer(key, Accept="application/xml")
-    )
+    response = await client.get("/v1/records", headers=bearer(key, Accept="application/xml"))
     assert response.status == 200
     assert response.content_type == "application/xml"
     document = etree.fromstring(await response.read())
@@ -227,15 +251,13 @@ async def test_a_purged_cursor_is_410(client, add_operator, pool) -> None:
     key = await issue_key(pool)
     _, first = await read_feed(client, key, limit=1)
     _, rest = await read_feed(client, key, after=first["next"])
-    second = await pool.fetchrow(
-        "SELECT xid, seq FROM records ORDER BY xid, seq OFFSET 1 LIMIT 1"
-    )
+    second = await pool.fetchrow("SELECT xid, seq FROM records ORDER BY xid, seq OFFSET 1 LIMIT 1")
     await pool.execute(
         "INSERT INTO feed_purged (xid, seq) VALUES ($1, $2)", second["xid"], second["seq"]
     )
     status, body = await read_feed(client, key, after=first["next"])
     assert status == 410
-    assert body["error"]["code"] == "bad_request"  # until cursor_purged is catalogued
+    assert body["error"]["code"] == "cursor_purged"
     assert (await read_feed(client, key, after=rest["next"]))[0] == 200
     assert (await read_feed(client, key))[0] == 200  # no cursor: from the oldest kept
 
@@ -277,6 +299,7 @@ async def test_item_ledger_refuses_ambiguous_and_unknown_ids(client, add_operato
     response = await client.get("/v1/records/EE305614281GB", headers=bearer(key))
     assert response.status == 409
     error = (await response.json())["error"]
+    assert error["code"] == "ambiguous_item"
     assert error["details"] == {"operators": ["alpha", "beta"]}
     response = await client.get("/v1/records/EE305614281GB?operator=beta", headers=bearer(key))
     assert response.status == 200

@@ -1,7 +1,7 @@
 """A targeting receiver for tests and the demo, which can be told to misbehave.
 
 ``POST /`` takes ``{"records": [...]}`` and dedupes on (record_id, revision).
-``GET /received`` reads back what it kept; ``POST /control`` changes the faults at
+``GET /received`` reads back what it kept and counts; ``POST /control`` changes the faults at
 run time (an outage, then recovery). One die is cast per request, in arrival order, from
 a seeded generator, so a run is reproducible given the seed and the request order.
 
@@ -153,7 +153,11 @@ async def receive(request: web.Request) -> web.StreamResponse:
 
 
 async def received(request: web.Request) -> web.Response:
-    return web.json_response(request.app[RECEIVER].summary(), dumps=_dumps)
+    """What arrived; ``?records=false`` leaves out the bodies (counts only)."""
+    summary = request.app[RECEIVER].summary()
+    if request.query.get("records") == "false":
+        del summary["records"]
+    return web.json_response(summary, dumps=_dumps)
 
 
 async def control(request: web.Request) -> web.Response:

@@ -9,6 +9,8 @@
 -- a batch may start its claim, so two workers never split one batch between them. A
 -- fresh head takes fresh rows. Items with an older revision still in flight wait, so
 -- revisions never overtake each other. SKIP LOCKED lets workers share the queue.
+-- (Fresh rows and a batch's rows are picked by two branches, one of them empty, so that
+-- each has a plan that reads only the rows it takes.)
 WITH head AS (
     SELECT o.batch_id
     FROM outbox o
@@ -22,15 +24,23 @@ WITH head AS (
     ORDER BY o.priority, o.id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
-), due AS (
+), fresh AS (
     SELECT o.id
     FROM outbox o
-    WHERE o.target = $1 AND o.state = 'pending' AND o.next_attempt_at <= now()
-      AND EXISTS (SELECT 1 FROM head)
-      AND o.batch_id IS NOT DISTINCT FROM (SELECT batch_id FROM head)
+    WHERE EXISTS (SELECT 1 FROM head WHERE batch_id IS NULL)
+      AND o.target = $1 AND o.state = 'pending' AND o.batch_id IS NULL
+      AND o.next_attempt_at <= now()
       AND NOT EXISTS (SELECT 1 FROM outbox f
                       WHERE f.target = o.target AND f.operator = o.operator
                         AND f.item_id = o.item_id AND f.state = 'in_flight')
+    ORDER BY o.priority, o.id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), retried AS (
+    SELECT o.id
+    FROM outbox o
+    WHERE o.batch_id = (SELECT batch_id FROM head)
+      AND o.target = $1 AND o.state = 'pending' AND o.next_attempt_at <= now()
     ORDER BY o.priority, o.id
     LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -38,8 +48,8 @@ WITH head AS (
 UPDATE outbox o
 SET state = 'in_flight', lease_id = $5, lease_until = now() + $3::interval,
     attempts = o.attempts + 1, batch_id = coalesce(o.batch_id, $4)
-FROM due
-WHERE o.id = due.id
+FROM (SELECT id FROM fresh UNION ALL SELECT id FROM retried) AS picked
+WHERE o.id = picked.id
 RETURNING o.id, o.priority, o.operator, o.item_id, o.record_id, o.revision, o.attempts,
           o.batch_id;
 

@@ -8,6 +8,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb);
 -- name: get_message
 SELECT receipt, http_status FROM messages WHERE message_id = $1 AND operator = $2;
 
+-- name: lock_item_buckets
+-- Serialise messages that touch the same items BEFORE the transaction first writes (and
+-- so takes its xid): the feed orders by xid, so an amendment that waited for another
+-- must get the later xid. Buckets (256) bound the advisory locks one message holds; they
+-- are taken in bucket order, so two messages never deadlock on them.
+SELECT count(pg_advisory_xact_lock(1095057767, bucket))
+FROM (SELECT DISTINCT hashtext($1 || '/' || id) & 255 AS bucket
+      FROM unnest($2::text[]) AS id ORDER BY bucket) AS buckets;
+
 -- name: claim_message
 -- Take (operator, dedupe key) for this message. A claim whose message accepted
 -- nothing may be taken over by different bytes (a corrected resend); otherwise the
