@@ -17,6 +17,7 @@ import asyncpg
 import orjson
 
 from gateway import feed
+from tests.conftest import FIXTURES, bearer
 from tests.test_feed import issue_key, read_feed
 
 INSERT_RECORD = """
@@ -179,3 +180,26 @@ async def test_concurrent_writers_are_read_exactly_once_none_skipped(
         would_skip += sum(at[record_id][1] < highest for record_id in page)
         highest = max([highest, *(at[record_id][1] for record_id in page)])
     assert would_skip > 0
+
+
+async def test_racing_amendments_of_one_item_come_in_revision_order(
+    client, add_operator, pool
+) -> None:
+    """Messages amending one item serialise before they take a transaction id, so the
+    feed (ordered by xid) never lists a later revision before an earlier one."""
+    key = await add_operator("alpha")
+    batch = (FIXTURES / "alpha" / "v11-batch-3.xml").read_bytes()
+    headers = bearer(key, **{"Content-Type": "application/xml"})
+    assert (await client.post("/v1/messages", data=batch, headers=headers)).status == 202
+
+    async def amend(n: int) -> int:
+        body = batch.replace(b"ALPHA-20261128-0001", f"RACE-{n}".encode()).replace(
+            b"Men's cotton T-shirt", f"Men's cotton T-shirt, lot {n}".encode()
+        )
+        return (await client.post("/v1/messages", data=body, headers=headers)).status
+
+    assert set(await asyncio.gather(*(amend(n) for n in range(8)))) == {202}
+    status, page = await read_feed(client, await issue_key(pool), limit=1000)
+    assert status == 200
+    revisions = [r["revision"] for r in page["records"] if r["item_id"] == "CP471820937GB"]
+    assert revisions == list(range(1, 10))
