@@ -449,17 +449,26 @@ class _JsonRun:
                     return []
             if value is None:
                 return []
+            if not isinstance(value, list):
+                return [_scalar_at(value, self.prefix + node.pointer + expr.suffix)]
             base = _JNode(value, (*node.ptr, *expr.steps), node.pointer + expr.suffix)
-            return [(self._raw(v), self.item_path(v)) for v in _elements(base)]
+            return [_scalar_at(v.value, self.item_path(v)) for v in _elements(base)]
         return [
-            (self._raw(v), self.item_path(v))
+            _scalar_at(v.value, self.item_path(v))
             for hit in self._walk(expr, node) for v in _elements(hit)
         ]
 
     def nodes(
         self, expr: _Expr, node: _JNode, node_path: str, many: bool
     ) -> list[tuple[_JNode, str]]:
-        hits = self._walk(expr, node)
+        steps = expr.steps
+        if steps is not None and len(steps) == 1 and isinstance(node.value, dict):
+            value = node.value.get(steps[0])
+            if value is None:
+                return []
+            hits = [_JNode(value, (*node.ptr, steps[0]), node.pointer + expr.suffix)]
+        else:
+            hits = self._walk(expr, node)
         found = [v for hit in hits for v in _elements(hit)] if many else hits
         return [(v, self.item_path(v)) for v in found if v.value is not None]
 
@@ -515,18 +524,27 @@ class _JsonRun:
             return [here.child(int(segment), value[int(segment)])]
         return []
 
-    @staticmethod
-    def _raw(node: _JNode) -> Raw | None:
-        value = node.value
-        if value is None or isinstance(value, str | Decimal):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float):
-            return Decimal(repr(value))
-        raise ConversionError("expected a single value, found an object", value)
+
+
+def _scalar_at(value: Any, path: str) -> tuple[Raw | None, str]:
+    """A JSON value read at ``path``; an object or a nested list is an error there."""
+    try:
+        return _json_scalar(value), path
+    except ConversionError as exc:
+        raise _Failed(exc, path) from None
+
+
+def _json_scalar(value: Any) -> Raw | None:
+    """A JSON value as a raw value: booleans as "true"/"false", numbers as they are."""
+    if value is None or isinstance(value, str | Decimal):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    raise ConversionError("expected a single value, found an object", value)
 
 
 def _elements(node: _JNode) -> list[_JNode]:
@@ -641,9 +659,7 @@ class _Field:
             if not isinstance(hit, dict | list):
                 if ev.hits is not None:
                     ev.hits.add((self.key, self.exprs[0].text))
-                return _JsonRun._raw(_JNode(hit, (), "")), (
-                    ev.run.prefix + ev.node.pointer + child[1]
-                )
+                return _scalar_at(hit, ev.run.prefix + ev.node.pointer + child[1])
         source = self.source
         if source == "const":
             return self.const, ""

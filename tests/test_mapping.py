@@ -593,3 +593,11 @@ def test_general_xpath_gives_the_same_paths_as_child_steps(tmp_path: Path) -> No
     (item,) = translate(m, doc, "application/xml")
     assert item.contents[0].description == "t"
     assert item.field_paths["contents[1].description"] == "/Batch/Item[1]/Line[1]/Text"
+
+
+def test_json_object_where_a_value_belongs_is_an_item_error(tmp_path: Path) -> None:
+    m = mapping(tmp_path, JSON_MAPPING)
+    doc = '{"batchNo": "GP-2", "version": 2, "parcels": [{"trackingNo": {"no": 1}}]}'
+    (error,) = translate(m, doc, "application/json")
+    assert isinstance(error, ItemError)
+    assert (error.code, error.path) == (ItemCode.VALUE_INVALID, "/parcels/0/trackingNo")
