@@ -18,7 +18,7 @@ import binascii
 import contextlib
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -89,7 +89,9 @@ START = Cursor(0, 0)
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    records: list[dict[str, Any]]
+    """Entries (records, or an operator's outcomes) and the cursor after the last one."""
+
+    entries: list[dict[str, Any]]
     next: Cursor
 
 
@@ -124,12 +126,20 @@ async def read(
     if after is not None:
         await _check_kept(pool, after)
     position = after or START
+    return await long_poll(signal, wait_s, lambda: read_page(pool, position, limit))
+
+
+async def long_poll(
+    signal: FeedSignal, wait_s: float, fetch: Callable[[], Awaitable[Page]]
+) -> Page:
+    """``fetch`` until it returns something or ``wait_s`` runs out, re-reading on each
+    wake-up of ``signal`` and at least every ``signal.poll_s``."""
     deadline = time.monotonic() + wait_s
     while True:
         woken = signal.current()
-        page = await read_page(pool, position, limit)
+        page = await fetch()
         remaining = deadline - time.monotonic()
-        if page.records or remaining <= 0:
+        if page.entries or remaining <= 0:
             return page
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(woken.wait(), min(signal.poll_s, remaining))

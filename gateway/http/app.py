@@ -13,15 +13,17 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from adapters.registry import default_registry
 from gateway.codes import MessageCode
 from gateway.config import Settings
+from gateway.decisions import OUTCOMES_CHANNEL
 from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
-from gateway.http import admin, messages, records
+from gateway.http import admin, decisions, messages, records
 from gateway.http.responses import ApiError, json_response
 from gateway.http.state import (
     DATABASE_URL,
     FEED,
     KEYS,
     LISTENER,
+    OUTCOMES,
     POOL,
     PRINCIPAL,
     REGISTRY,
@@ -102,6 +104,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         lambda key_id: app[KEYS].invalidate(None if key_id in (None, "*") else key_id),
     )
     listener.subscribe(RECORDS_CHANNEL, app[FEED].wake)
+    listener.subscribe(OUTCOMES_CHANNEL, app[OUTCOMES].wake)
     await listener.start()
     app[LISTENER] = listener
     yield
@@ -142,11 +145,13 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[KEYS] = KeyCache()
     app[REGISTRY] = default_registry()
     app[FEED] = FeedSignal()
+    app[OUTCOMES] = FeedSignal()
     app[REPLAY_BUDGET] = admin.replay_budget()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_delivery)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
+    app.add_routes(decisions.routes)
     app.add_routes(admin.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

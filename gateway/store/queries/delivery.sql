@@ -18,9 +18,10 @@ WITH head AS (
       AND NOT EXISTS (SELECT 1 FROM outbox f
                       WHERE f.target = o.target AND f.operator = o.operator
                         AND f.item_id = o.item_id AND f.state = 'in_flight')
-      AND NOT EXISTS (SELECT 1 FROM outbox e
-                      WHERE e.batch_id = o.batch_id AND e.state = 'pending'
-                        AND (e.priority, e.id) < (o.priority, o.id))
+      AND (o.batch_id IS NULL OR NOT EXISTS (
+              SELECT 1 FROM outbox e
+              WHERE e.batch_id = o.batch_id AND e.state = 'pending'
+                AND (e.priority, e.id) < (o.priority, o.id)))
     ORDER BY o.priority, o.id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
@@ -39,7 +40,8 @@ WITH head AS (
 ), retried AS (
     SELECT o.id
     FROM outbox o
-    WHERE o.batch_id = (SELECT batch_id FROM head)
+    WHERE EXISTS (SELECT 1 FROM head WHERE batch_id IS NOT NULL)
+      AND o.batch_id = (SELECT batch_id FROM head)
       AND o.target = $1 AND o.state = 'pending' AND o.next_attempt_at <= now()
     ORDER BY o.priority, o.id
     LIMIT $2
@@ -48,8 +50,7 @@ WITH head AS (
 UPDATE outbox o
 SET state = 'in_flight', lease_id = $5, lease_until = now() + $3::interval,
     attempts = o.attempts + 1, batch_id = coalesce(o.batch_id, $4)
-FROM (SELECT id FROM fresh UNION ALL SELECT id FROM retried) AS picked
-WHERE o.id = picked.id
+WHERE o.id = ANY (ARRAY(SELECT id FROM fresh UNION ALL SELECT id FROM retried))
 RETURNING o.id, o.priority, o.operator, o.item_id, o.record_id, o.revision, o.attempts,
           o.batch_id;
 
