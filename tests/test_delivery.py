@@ -313,6 +313,23 @@ async def test_a_newer_revision_never_overtakes_one_in_flight(
     assert latest.batch_id != batch.batch_id
 
 
+async def test_part_of_a_retried_batch_goes_under_a_new_id(receiver, ingest, pool, name) -> None:
+    _, url = receiver
+    t = target(name, url)
+    await ingest(t, [alpha_message(0)])
+    lease = timedelta(seconds=30)
+    batch = await outbox.claim(pool, name, 10, lease)
+    assert batch is not None
+    await outbox.settle(pool, batch, [
+        Settlement(r.id, State.PENDING, batch.batch_id) for r in batch.rows
+    ])
+    probe = await outbox.claim(pool, name, 1, lease)  # a half-open breaker's probe
+    assert probe is not None and len(probe.rows) == 1
+    assert probe.batch_id != batch.batch_id, "the key never names other content"
+    rest = await outbox.claim(pool, name, 10, lease)
+    assert rest is not None and len(rest.rows) == 2 and rest.batch_id == batch.batch_id
+
+
 async def test_a_replaced_pending_row_leaves_its_batch(receiver, ingest, pool, name) -> None:
     _, url = receiver
     t = target(name, url)

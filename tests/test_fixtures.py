@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from adapters.registry import default_registry
-from gateway.ingest import dry_run
+from gateway.onboarding import translate_case
 from tests.conftest import bearer
 from tests.fixture_cases import Case, cases, comparable, without_message
 
@@ -42,14 +42,7 @@ def fault_as_error(xml: bytes) -> dict:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_translation_matches_expected(case: Case) -> None:
-    registry = default_registry()
-    result = dry_run(
-        case.source.read_bytes(),
-        case.content_type,
-        registry.candidates(registry.formats_of(case.operator)),
-        operator=case.operator,
-        headers=case.headers,
-    )
+    result = translate_case(case, default_registry())
     assert comparable(result) == comparable(case.expected)
 
 

@@ -11,10 +11,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.cli import bench, deadletters, keys, operators, receiver, serve, translate
+from gateway.cli import (
+    adapters,
+    bench,
+    deadletters,
+    keys,
+    operators,
+    receiver,
+    serve,
+    translate,
+)
 from gateway.config import ConfigError
 
-COMMAND_GROUPS = (serve, operators, keys, translate, bench, deadletters, receiver)
+COMMAND_GROUPS = (serve, operators, keys, translate, adapters, bench, deadletters, receiver)
 
 
 def build_parser() -> argparse.ArgumentParser:

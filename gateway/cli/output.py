@@ -31,6 +31,8 @@ def emit(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, as_json: 
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str) + b"\n")
         return
     table = Table(*columns)
+    for column in table.columns:
+        column.overflow = "fold"  # ids and paths are read whole, even in a narrow pipe
     for row in rows:
         table.add_row(*(_cell(row[c]) for c in columns))
     Console().print(table)

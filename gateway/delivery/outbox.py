@@ -67,6 +67,14 @@ class Settlement:
     http_status: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The state one row ended in, and its error code."""
+
+    state: State
+    code: str | None
+
+
 async def claim(
     pool: asyncpg.Pool, queue: str, limit: int, lease: timedelta
 ) -> Batch | None:
@@ -105,14 +113,6 @@ async def settle(
 async def reap(pool: asyncpg.Pool, queue: str, max_attempts: int) -> list[Settled]:
     """Return rows whose lease expired to the queue (dead when out of attempts)."""
     return await _update(pool, Q.reap_outbox, queue, max_attempts)
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """The state one row ended in, and its error code."""
-
-    state: State
-    code: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,7 +93,6 @@ class EndpointWorker:
                 limit=max(self.endpoint.concurrency, 1), ssl=self.endpoint.ssl_context() or True
             ),
             timeout=aiohttp.ClientTimeout(total=self.endpoint.timeout_s),
-            json_serialize=lambda v: orjson.dumps(v).decode(),
         )
         self._tasks = [
             asyncio.create_task(self._deliver_loop(), name=f"deliver-{name}-{i}")

@@ -5,19 +5,23 @@
 -- Lease due rows of one queue in priority order, in ONE statement that commits.
 -- $1 queue, $2 batch size, $3 lease (interval), $4 id for a new batch, $5 lease id.
 -- The head row decides the batch: a row of an earlier batch brings the rest of that
--- batch along (same batch id, so the retry keeps its Idempotency-Key); only the head of
+-- batch along (same batch id, so the retry keeps its Idempotency-Key, which therefore
+-- never names other records than its first attempt did); only the head of
 -- a batch may start its claim, so two workers never split one batch between them. A
 -- fresh head takes fresh rows. Items with an older revision still in flight wait, so
 -- revisions never overtake each other. SKIP LOCKED lets workers share the queue.
--- (Fresh rows and a batch's rows are picked by two branches, one of them empty, so that
--- each has a plan that reads only the rows it takes.)
+-- Plans stay proportional to the batch, whatever the backlog and the statistics: fresh
+-- rows and a batch's rows are picked by two branches (one of them empty), and the
+-- in-flight check is a per-row lookup (a scalar subquery with LIMIT is never turned
+-- into a join against every in-flight row).
 WITH head AS (
     SELECT o.batch_id
     FROM outbox o
     WHERE o.target = $1 AND o.state = 'pending' AND o.next_attempt_at <= now()
-      AND NOT EXISTS (SELECT 1 FROM outbox f
-                      WHERE f.target = o.target AND f.operator = o.operator
-                        AND f.item_id = o.item_id AND f.state = 'in_flight')
+      AND NOT coalesce((SELECT true FROM outbox f
+                        WHERE f.target = o.target AND f.operator = o.operator
+                          AND f.item_id = o.item_id AND f.state = 'in_flight'
+                        LIMIT 1), false)
       AND (o.batch_id IS NULL OR NOT EXISTS (
               SELECT 1 FROM outbox e
               WHERE e.batch_id = o.batch_id AND e.state = 'pending'
@@ -31,9 +35,10 @@ WITH head AS (
     WHERE EXISTS (SELECT 1 FROM head WHERE batch_id IS NULL)
       AND o.target = $1 AND o.state = 'pending' AND o.batch_id IS NULL
       AND o.next_attempt_at <= now()
-      AND NOT EXISTS (SELECT 1 FROM outbox f
-                      WHERE f.target = o.target AND f.operator = o.operator
-                        AND f.item_id = o.item_id AND f.state = 'in_flight')
+      AND NOT coalesce((SELECT true FROM outbox f
+                        WHERE f.target = o.target AND f.operator = o.operator
+                          AND f.item_id = o.item_id AND f.state = 'in_flight'
+                        LIMIT 1), false)
     ORDER BY o.priority, o.id
     LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -46,10 +51,18 @@ WITH head AS (
     ORDER BY o.priority, o.id
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+), partial AS (
+    -- Part of a retried batch (a probe of one row, a smaller batch size since) is other
+    -- content: it gets a new id, and the rows left behind keep the old one.
+    SELECT (SELECT count(*) FROM retried) < (SELECT count(*) FROM outbox
+                                             WHERE batch_id = (SELECT batch_id FROM head)
+                                               AND state = 'pending') AS yes
 )
 UPDATE outbox o
 SET state = 'in_flight', lease_id = $5, lease_until = now() + $3::interval,
-    attempts = o.attempts + 1, batch_id = coalesce(o.batch_id, $4)
+    attempts = o.attempts + 1,
+    batch_id = CASE WHEN o.batch_id IS NULL OR (SELECT yes FROM partial) THEN $4
+                    ELSE o.batch_id END
 WHERE o.id = ANY (ARRAY(SELECT id FROM fresh UNION ALL SELECT id FROM retried))
 RETURNING o.id, o.priority, o.operator, o.item_id, o.record_id, o.revision, o.attempts,
           o.batch_id;
