@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from gateway import onboarding
 from gateway.onboarding import Case, comparable, without_message
-
 from tests.conftest import FIXTURES
 
 __all__ = ["FIXTURES", "Case", "cases", "comparable", "without_message"]
