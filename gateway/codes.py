@@ -57,6 +57,7 @@ class MessageCode(StrEnum):
     NOT_ACCEPTABLE = "not_acceptable"
     AMBIGUOUS_ITEM = "ambiguous_item"
     CURSOR_PURGED = "cursor_purged"
+    RATE_LIMITED = "rate_limited"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     INTERNAL = "internal_error"
 
@@ -98,6 +99,7 @@ DESCRIPTIONS: dict[str, str] = {
     MessageCode.NOT_ACCEPTABLE: "the Accept header names no form this resource has (406)",
     MessageCode.AMBIGUOUS_ITEM: "several operators use this item id; add ?operator= (409)",
     MessageCode.CURSOR_PURGED: "records after this cursor were purged; restart without one (410)",
+    MessageCode.RATE_LIMITED: "too many requests; retry after Retry-After seconds (429)",
     MessageCode.STORAGE_UNAVAILABLE: "the database is unreachable; resend later (503)",
     MessageCode.INTERNAL: "a bug in the gateway, never the client's input (500)",
 }

@@ -25,7 +25,6 @@ REPLAY_MAX_ROWS = 1000
 """Most rows one replay call returns to the queue."""
 REPLAY_RATE, REPLAY_BURST = 100.0, 1000.0
 """Rows per second replayed through the API by one process, and the most at once."""
-RATE_LIMITED = "rate_limited"
 """Error code of a 429 (not yet in ``gateway.codes.MessageCode``)."""
 
 
@@ -71,9 +70,13 @@ async def replay_dead_letters(request: web.Request) -> web.Response:
     allowed = min(limit, budget.available())
     if allowed < 1:
         wait = math.ceil(budget.wait_s())
-        error = {"code": RATE_LIMITED, "message": "replay budget spent; retry later",
-                 "details": {"rows_per_second": budget.rate}}
-        return json_response({"error": error}, 429, headers={"Retry-After": str(wait)})
+        raise ApiError(
+            429,
+            MessageCode.RATE_LIMITED,
+            "replay budget spent; retry later",
+            {"rows_per_second": budget.rate},
+            headers={"Retry-After": str(wait)},
+        )
     pool = request.app[POOL]
     result = await deadletters.replay(pool, filters, allowed)
     budget.spend(result.rows)
