@@ -80,6 +80,8 @@ class Settings:
     """``json``, ``console``, or ``auto`` (console on a terminal, JSON otherwise)."""
     log_level: str = "info"
     pool_max_size: int = 10
+    callbacks_refresh_s: float = 30.0
+    """How often operator profiles are re-read for callback URL changes."""
     limits: Limits = field(default_factory=Limits)
     targets: list[Target] = field(default_factory=list)
 

@@ -21,6 +21,14 @@ from gateway.feed import START, Cursor, FeedSignal, ItemAmbiguous, Page, long_po
 from gateway.store import Q
 
 OUTCOMES_CHANNEL = "aedgw_outcomes"
+PRIORITY_DO_NOT_LOAD = 0
+"""Ahead of every other row of the operator's callback queue (records use 100)."""
+PRIORITY_DECISION = 100
+
+
+def callback_queue(operator: str) -> str:
+    """The outbox queue of an operator's pushed decisions."""
+    return f"callback:{operator}"
 
 
 class DecisionCode(StrEnum):
@@ -107,6 +115,21 @@ async def decide(pool: asyncpg.Pool, request: DecisionRequest, decided_by: str) 
         )
         if row is None:
             return Recorded(decision_to_dict(await conn.fetchrow(Q.same_decision, *key)), False)
+        if await conn.fetchval(Q.operator_callback, operator):
+            priority = (
+                PRIORITY_DO_NOT_LOAD
+                if request.code is DecisionCode.DO_NOT_LOAD
+                else PRIORITY_DECISION
+            )
+            await conn.execute(
+                Q.enqueue_decision,
+                callback_queue(operator),
+                operator,
+                request.item_id,
+                row["decision_id"],
+                revision,
+                priority,
+            )
         await conn.execute(Q.notify_outcomes, operator)
     return Recorded(decision_to_dict(row), True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 
 import asyncpg
@@ -31,7 +32,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--all-or-nothing", action="store_true", help="reject a whole message for any bad item"
     )
     add.add_argument("--callback-url", help="where its customs decisions are pushed")
-    add.add_argument("--callback-secret", help="HMAC secret for signing pushed decisions")
+    add.add_argument(
+        "--callback-secret",
+        help="HMAC secret for signing pushed decisions (generated and shown once if omitted)",
+    )
     add.set_defaults(run=run_add)
     lst = sub.add_parser("list", help="list operators")
     lst.add_argument("--json", action="store_true")
@@ -50,6 +54,10 @@ def run_add(args: argparse.Namespace) -> int:
         what = f"unknown format(s) {', '.join(unknown)}" if unknown else "no formats"
         print(f"aedgw: {what}; give --format (known: {known})", file=sys.stderr)
         return 2
+    secret = args.callback_secret
+    if args.callback_url and not secret:
+        secret = secrets.token_urlsafe(32)
+        print(f"callback secret (shown once): {secret}", file=sys.stderr)
     profile = Profile(
         code=args.code,
         name=args.name or args.code,
@@ -57,7 +65,7 @@ def run_add(args: argparse.Namespace) -> int:
         allow_bilateral=args.allow_bilateral,
         all_or_nothing=args.all_or_nothing,
         callback_url=args.callback_url,
-        callback_secret=args.callback_secret,
+        callback_secret=secret,
     )
 
     async def action(pool: asyncpg.Pool) -> None:

@@ -35,10 +35,13 @@ class Row:
     id: int
     operator: str
     item_id: str
-    record_id: uuid.UUID
+    record_id: uuid.UUID | None
+    """The record a targeting row carries; None on a decision row."""
     revision: int
     attempts: int
     """Attempts including the one this claim is for."""
+    decision_id: uuid.UUID | None = None
+    """The decision a callback row carries; None on a record row."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,10 @@ async def claim(
         return None
     records = sorted(records, key=lambda r: (r["priority"], r["id"]))
     rows = tuple(
-        Row(r["id"], r["operator"], r["item_id"], r["record_id"], r["revision"], r["attempts"])
+        Row(
+            r["id"], r["operator"], r["item_id"], r["record_id"], r["revision"], r["attempts"],
+            r["decision_id"],
+        )
         for r in records
     )
     return Batch(queue, records[0]["batch_id"], lease_id, rows)

@@ -14,6 +14,7 @@ from adapters.registry import default_registry
 from gateway.codes import MessageCode
 from gateway.config import Settings
 from gateway.decisions import OUTCOMES_CHANNEL
+from gateway.delivery.callbacks import Callbacks
 from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
 from gateway.http import admin, decisions, messages, records
@@ -120,6 +121,14 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     await delivery.stop()
 
 
+async def _callbacks(app: web.Application) -> AsyncIterator[None]:
+    """Push workers for operators' callback URLs, following their profiles."""
+    callbacks = Callbacks(app[POOL], refresh_s=app[SETTINGS].callbacks_refresh_s)
+    await callbacks.start()
+    yield
+    await callbacks.stop()
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -149,6 +158,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[REPLAY_BUDGET] = admin.replay_budget()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_delivery)
+    app.cleanup_ctx.append(_callbacks)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
     app.add_routes(decisions.routes)

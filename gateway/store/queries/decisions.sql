@@ -45,3 +45,24 @@ LIMIT $4;
 SELECT decision_id, operator, item_id, revision, record_id, code, reference, reason,
        decided_by, superseded, decided_at
 FROM decisions WHERE operator = $1 AND item_id = $2 ORDER BY seq;
+
+-- name: enqueue_decision
+-- A decision for the operator's callback queue. DO_NOT_LOAD comes with priority 0, ahead
+-- of everything else the operator is sent.
+INSERT INTO outbox (target, operator, item_id, decision_id, revision, priority)
+VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: callback_profiles
+-- Operators whose decisions are pushed.
+SELECT code, callback_url, callback_secret, formats
+FROM operators
+WHERE callback_url IS NOT NULL AND disabled_at IS NULL
+ORDER BY code;
+
+-- name: decisions_by_id
+SELECT decision_id, operator, item_id, revision, record_id, code, reference, reason,
+       decided_by, superseded, decided_at
+FROM decisions WHERE decision_id = ANY($1::uuid[]);
+
+-- name: operator_callback
+SELECT callback_url FROM operators WHERE code = $1 AND disabled_at IS NULL;

@@ -64,16 +64,17 @@ SET state = 'in_flight', lease_id = $5, lease_until = now() + $3::interval,
     batch_id = CASE WHEN o.batch_id IS NULL OR (SELECT yes FROM partial) THEN $4
                     ELSE o.batch_id END
 WHERE o.id = ANY (ARRAY(SELECT id FROM fresh UNION ALL SELECT id FROM retried))
-RETURNING o.id, o.priority, o.operator, o.item_id, o.record_id, o.revision, o.attempts,
-          o.batch_id;
+RETURNING o.id, o.priority, o.operator, o.item_id, o.record_id, o.decision_id, o.revision,
+          o.attempts, o.batch_id;
 
 -- name: settle_outbox
 -- Record the outcome of one attempt, row by row, for rows still held by lease $1.
--- A row going back to the queue while a newer revision of its item waits there is
--- superseded instead: the newer revision carries the item's latest state.
+-- A record row going back to the queue while a newer revision of its item waits there
+-- is superseded instead: the newer revision carries the item's latest state. Decision
+-- rows are never superseded: every decision is delivered.
 UPDATE outbox o
 SET state = CASE
-        WHEN s.state = 'pending' AND EXISTS (
+        WHEN s.state = 'pending' AND o.decision_id IS NULL AND EXISTS (
             SELECT 1 FROM outbox n
             WHERE n.target = o.target AND n.operator = o.operator AND n.item_id = o.item_id
               AND n.state = 'pending')
@@ -100,7 +101,7 @@ RETURNING o.id, o.state, o.error_code;
 UPDATE outbox o
 SET state = CASE
         WHEN o.attempts >= $2 THEN 'dead'
-        WHEN EXISTS (
+        WHEN o.decision_id IS NULL AND EXISTS (
             SELECT 1 FROM outbox n
             WHERE n.target = o.target AND n.operator = o.operator AND n.item_id = o.item_id
               AND n.state = 'pending')
@@ -164,7 +165,7 @@ WITH picked AS (
 )
 UPDATE outbox o
 SET state = CASE
-        WHEN EXISTS (
+        WHEN o.decision_id IS NULL AND EXISTS (
             SELECT 1 FROM outbox n
             WHERE n.target = o.target AND n.operator = o.operator AND n.item_id = o.item_id
               AND (n.revision > o.revision OR n.state = 'pending'))

@@ -79,7 +79,8 @@ INSERT INTO outbox (target, operator, item_id, record_id, revision, priority)
 SELECT o.target, $1, o.item_id, o.record_id, o.revision, o.priority
 FROM unnest($2::text[], $3::text[], $4::uuid[], $5::int[], $6::smallint[])
      AS o(target, item_id, record_id, revision, priority)
-ON CONFLICT (target, operator, item_id) WHERE state = 'pending' DO UPDATE
+ON CONFLICT (target, operator, item_id) WHERE state = 'pending' AND decision_id IS NULL
+DO UPDATE
     SET record_id = excluded.record_id, revision = excluded.revision,
         priority = least(outbox.priority, excluded.priority), attempts = 0,
         next_attempt_at = now(), last_error = NULL;
