@@ -1,0 +1,55 @@
+"""Logs carry the request id, operator and message id, and never personal data."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import orjson
+
+from gateway.logging import configure
+from tests.conftest import FIXTURES, bearer
+
+BATCH = FIXTURES / "alpha" / "v11-batch-3.xml"
+PERSONAL = (
+    "Eleanor Whitcombe",
+    "Brick Lane",
+    "orders@whitcombe-knitwear.example",
+    "7946 0958",
+    "Daniel Okafor",
+    "West 34th Street",
+    "d.okafor@example.com",
+)
+
+
+async def test_request_logs_have_context_and_no_personal_data(client, add_operator) -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure("json", "info")
+    root.handlers[0].setStream(stream)
+    try:
+        await post_and_check(client, add_operator, stream)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+
+
+async def post_and_check(client, add_operator, stream: io.StringIO) -> None:
+    key = await add_operator("alpha")
+    response = await client.post(
+        "/v1/messages",
+        data=BATCH.read_bytes(),
+        headers=bearer(key, **{"Content-Type": "application/xml", "X-Request-Id": "req-42"}),
+    )
+    assert response.status == 202
+    message_id = (await response.json())["message_id"]
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    request_lines = [line for line in lines if line.get("request_id") == "req-42"]
+    answered = next(line for line in request_lines if line["event"] == "message_answered")
+    assert answered["message_id"] == message_id
+    done = next(line for line in request_lines if line["event"] == "request")
+    assert (done["operator"], done["status"]) == ("alpha", 202)
+    text = stream.getvalue()
+    for value in PERSONAL:
+        assert value not in text
