@@ -22,6 +22,7 @@ from gateway.keys import Scope
 from tests.conftest import FIXTURES, bearer
 from tests.test_amendments import epsilon
 from tests.test_delivery import target, until
+from xsd import schema_path
 
 SECRET = "s3cret-for-tests"
 ALPHA = (FIXTURES / "alpha" / "v11-batch-3.xml").read_bytes()
@@ -146,7 +147,10 @@ async def test_epsilon_gets_its_decisions_as_soap(make_client, add_operator, poo
     assert headers["Content-Type"].startswith("text/xml")
     assert headers["X-AEDGW-Signature"].startswith("sha256=")
     ns = {"s": "http://schemas.xmlsoap.org/soap/envelope/", "e": "urn:epsilon:aed:2"}
-    [decision] = etree.fromstring(body).findall("s:Body/e:CustomsDecisions/e:Decision", ns)
+    notice = etree.fromstring(body).find("s:Body/e:CustomsDecisions", ns)
+    schema = etree.XMLSchema(etree.parse(str(schema_path("epsilon-decisions-2.xsd"))))
+    schema.assertValid(notice)
+    [decision] = notice.findall("e:Decision", ns)
     assert decision.findtext("e:Barcode", namespaces=ns) == EPS_ITEM
     assert decision.findtext("e:Code", namespaces=ns) == "DO_NOT_LOAD"
     assert decision.get("superseded") == "false"

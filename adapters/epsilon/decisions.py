@@ -1,5 +1,6 @@
 """Epsilon Posta speaks SOAP: its customs decisions go back as a SOAP 1.1 document in
-its own namespace (version 2), one ``Decision`` per decision, in the order taken."""
+its own namespace (version 2), one ``Decision`` per decision, in the order taken; the
+``CustomsDecisions`` element is described by ``xsd/epsilon-decisions-2.xsd``."""
 
 from __future__ import annotations
 
