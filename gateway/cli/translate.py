@@ -55,4 +55,8 @@ def run(args: argparse.Namespace) -> int:
         allow_bilateral=args.allow_bilateral,
     )
     emit_json(result)
+    used = (result.get("translation") or {}).get("source_format")
+    if used:  # onboarding: which mapping produced this, to look up a path or code list
+        adapter = registry.get(*used.split("/"))
+        print(f"translated as {used} by {registry.source_of(adapter)}", file=sys.stderr)
     return 0 if "translation" in result else 1
