@@ -13,7 +13,7 @@ from gateway.codes import MessageCode
 from gateway.decisions import DecisionCode, DecisionRequest
 from gateway.http.auth import authenticate
 from gateway.http.params import negotiate, page_params
-from gateway.http.responses import ApiError, json_response
+from gateway.http.responses import ApiError, ambiguous_item, json_response
 from gateway.http.state import OUTCOMES, POOL
 from gateway.keys import Scope
 
@@ -31,12 +31,7 @@ async def post_decision(request: web.Request) -> web.Response:
     except decisions.ItemNotFound as missing:
         raise ApiError(404, MessageCode.NOT_FOUND, str(missing)) from None
     except feed.ItemAmbiguous as ambiguous:
-        raise ApiError(
-            409,
-            MessageCode.AMBIGUOUS_ITEM,
-            "several operators use this item id; name one in 'operator'",
-            {"operators": ambiguous.operators},
-        ) from None
+        raise ambiguous_item(ambiguous.operators, "in 'operator'") from None
     return json_response(recorded.decision, 201 if recorded.created else 200)
 
 

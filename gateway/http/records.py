@@ -12,7 +12,7 @@ from gateway.canonical_xml import records_document
 from gateway.codes import MessageCode
 from gateway.http.auth import authenticate
 from gateway.http.params import negotiate, page_params
-from gateway.http.responses import ApiError, json_response
+from gateway.http.responses import ApiError, ambiguous_item, json_response
 from gateway.http.state import FEED, POOL
 from gateway.keys import Scope
 
@@ -49,12 +49,7 @@ async def item_history(request: web.Request) -> web.Response:
             request.app[POOL], item_id, request.query.get("operator") or None
         )
     except feed.ItemAmbiguous as ambiguous:
-        raise ApiError(
-            409,
-            MessageCode.AMBIGUOUS_ITEM,
-            "several operators use this item id; name one with ?operator=",
-            {"operators": ambiguous.operators},
-        ) from None
+        raise ambiguous_item(ambiguous.operators, "with ?operator=") from None
     if ledger is None:
         raise ApiError(404, MessageCode.NOT_FOUND, "no such item")
     return json_response(ledger)

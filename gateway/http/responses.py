@@ -34,3 +34,13 @@ class ApiError(web.HTTPException):
         super().__init__(
             text=orjson.dumps(error).decode(), content_type="application/json", headers=headers
         )
+
+
+def ambiguous_item(operators: list[str], how: str) -> ApiError:
+    """409 for an item id that several operators use; ``how`` says how to name one."""
+    return ApiError(
+        409,
+        MessageCode.AMBIGUOUS_ITEM,
+        f"several operators use this item id; name one {how}",
+        {"operators": operators},
+    )
