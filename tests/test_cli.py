@@ -99,3 +99,12 @@ def test_migrate_is_idempotent(database_url: str) -> None:
     result = aedgw("migrate", database_url=database_url)
     assert result.returncode == 0
     assert "up to date" in result.stdout
+
+
+def test_demo_replays_every_fixture_and_drains_delivery(database_url: str) -> None:
+    result = aedgw("demo", "--fail-rate", "0.3", database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "alpha" in result.stdout and "epsilon" in result.stdout
+    outbox_line = next(line for line in result.stdout.splitlines() if line.startswith("outbox:"))
+    assert "'delivered'" in outbox_line
+    assert "pending" not in outbox_line and "in_flight" not in outbox_line

@@ -15,6 +15,7 @@ from gateway.cli import (
     adapters,
     bench,
     deadletters,
+    demo,
     keys,
     operators,
     receiver,
@@ -23,7 +24,17 @@ from gateway.cli import (
 )
 from gateway.config import ConfigError
 
-COMMAND_GROUPS = (serve, operators, keys, translate, adapters, bench, deadletters, receiver)
+COMMAND_GROUPS = (
+    serve,
+    operators,
+    keys,
+    translate,
+    adapters,
+    deadletters,
+    receiver,
+    bench,
+    demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from lxml import etree
 from rich.console import Console
 from rich.progress import Progress
@@ -28,9 +26,9 @@ from rich.table import Table
 from adapters.registry import default_registry
 from gateway import config, keys, operators
 from gateway.cli.database import migrated_pool
+from gateway.cli.local import scratch_database, start_site
 from gateway.cli.output import emit_json
 from gateway.document import parse
-from gateway.embedded import embedded_server
 from gateway.http.app import create_app
 from gateway.ingest import translate
 from gateway.keys import Scope
@@ -121,11 +119,7 @@ async def http_stage(url: str, messages: list[bytes], items: int, concurrency: i
         _, key = await keys.issue(conn, Scope.OPERATOR, "alpha")
     await pool.close()
     settings = config.Settings(log_format="json", log_level="warning")
-    runner = web.AppRunner(create_app(settings, url), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    runner, base = await start_site(create_app(settings, url))
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for message in messages:
         queue.put_nowait(message)
@@ -138,7 +132,7 @@ async def http_stage(url: str, messages: list[bytes], items: int, concurrency: i
                 while not queue.empty():
                     body = queue.get_nowait()
                     async with session.post(
-                        f"http://127.0.0.1:{port}/v1/messages", data=body, headers=headers
+                        f"{base}/v1/messages", data=body, headers=headers
                     ) as response:
                         if response.status != 202:
                             raise RuntimeError(f"{response.status}: {await response.text()}")
@@ -157,16 +151,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"building {args.items} items in messages of {args.batch} …")
     messages = make_messages(args.items, args.batch)
     results = cpu_stages(messages, args.items)
-    if settings.database_url:
-        results.append(
-            asyncio.run(http_stage(settings.database_url, messages, args.items, args.concurrency))
-        )
-    else:
-        with (
-            tempfile.TemporaryDirectory(prefix="aedgw-bench-") as tmp,
-            embedded_server(Path(tmp) / "pg") as url,
-        ):
-            results.append(asyncio.run(http_stage(url, messages, args.items, args.concurrency)))
+    with scratch_database(settings, "aedgw-bench-") as url:
+        results.append(asyncio.run(http_stage(url, messages, args.items, args.concurrency)))
     floor = results[0].rate
     if args.json:
         emit_json(

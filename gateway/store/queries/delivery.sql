@@ -175,3 +175,7 @@ SET state = CASE
 FROM picked
 WHERE o.id = picked.id
 RETURNING o.id, o.state, o.error_code;
+
+-- name: outbox_states
+-- Rows per state over every queue (the demo waits for pending and in_flight to drain).
+SELECT state, count(*) AS n FROM outbox GROUP BY state;

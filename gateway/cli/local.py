@@ -1,0 +1,37 @@
+"""Local servers for the commands that run the gateway in-process (bench, demo): an
+aiohttp app on a free port, and a throwaway embedded database."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway import config
+from gateway.embedded import embedded_server
+
+
+async def start_site(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on 127.0.0.1 at a free port; the runner (to clean up) and base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def scratch_database(settings: config.Settings, prefix: str) -> Iterator[str]:
+    """``AEDGW_DATABASE_URL`` when set, else an embedded server in a temporary folder."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix) as tmp,
+        embedded_server(Path(tmp) / "pg") as url,
+    ):
+        yield url
