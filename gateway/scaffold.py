@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -95,9 +97,9 @@ def plan(root: Path, operator: str, kind: Kind, sample: Path | None = None) -> P
     files: dict[str, str | bytes] = {
         f"adapters/{operator}/{fmt}.toml": skeleton(kind, shape, values),
         f"xsd/{schema}": schema_stub(kind, shape, values),
-        f"fixtures/{operator}/README.md": _render(FIXTURES_README, values)
-        + (_render(FIXTURES_README_SAMPLE, values) if raw is not None else ""),
-        f"tests/test_{ident}_fixtures.py": _render(TEST, values),
+        f"fixtures/{operator}/README.md": _render(_template("fixtures-README.md"), values)
+        + (_render(_template("fixtures-README-sample.md"), values) if raw is not None else ""),
+        f"tests/test_{ident}_fixtures.py": _render(_template("test_fixtures.py.txt"), values),
     }
     if raw is not None:
         files[f"fixtures/{operator}/sample.{kind}"] = raw
@@ -364,7 +366,7 @@ def skeleton(kind: Kind, shape: Shape, values: dict[str, str]) -> str:
         leaves.extend(f"#   {path} = {_show(value)}" for path, value in shape.line_leaves)
     namespaces = "\n".join(shape.namespaces) or 'o = "urn:TODO"'
     return _render(
-        MAPPING,
+        _template("mapping.toml"),
         values,
         paths=PATHS[kind],
         namespaces=f"[namespaces]  # the prefixes of every path\n{namespaces}\n\n"
@@ -382,7 +384,7 @@ def schema_stub(kind: Kind, shape: Shape, values: dict[str, str]) -> str:
     if kind is Kind.XML:
         namespace, local = shape.root
         target = f'\n           targetNamespace="{namespace}"' if namespace else ""
-        return _render(XSD_STUB, values, root=local, target=target)
+        return _render(_template("schema.xsd"), values, root=local, target=target)
     stub = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"urn:aed-gateway:schema:{values['format']}:1",
@@ -407,7 +409,14 @@ def _show(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-# --- templates (string.Template: $name is replaced, $$ is a dollar) ------------------------
+# --- templates: files in gateway/templates (string.Template: $name is replaced, $$ is a
+# dollar), read where the package is installed --------------------------------------------
+
+
+@cache
+def _template(name: str) -> str:
+    return files("gateway").joinpath("templates", name).read_text()
+
 
 PATHS = {
     Kind.XML: "Paths: XPath 1.0 with the [namespaces] prefixes, relative to the table's element;\n"
@@ -418,198 +427,9 @@ PATHS = {
     '# up, "*" every element, and "/..." a JSON Pointer into the item\'s own line.',
 }
 
-MAPPING = """\
-# $operator: format $format, version 1 ($kind).
-# Scaffolded by `aedgw adapters new`; the reference is docs/onboarding.md ("Mapping files").
-# Each "TODO" is a path that matches nothing: `aedgw adapters lint $operator SAMPLE` lists
-# the ones left. Delete the line of a field the operator does not send (absent = null).
-# $paths
-
-operator = "$operator"
-format = "$format"
-version = "1"
-kind = "$kind"
-schema = "$schema"  # a permissive stub in xsd/: tighten it
-
-$namespaces[detect]  # what tells this format (and version) from the operator's others
-$detect
-
-[message_ref]  # the operator's reference for the message: the first non-empty wins
-path = "$ref"
-# header = "X-Message-Ref"                 # an HTTP header
-# fallback = "sha256"                      # the hash of the body, when it carries none
-
-[items]
-$items
-
-# The sample's first item, every value with its path relative to the item:
-$leaves
-
-[item]  # relative to one item
-item_id = "TODO"
-mail_class = { path = "TODO", codes = "mail_class" }     # no codes: LETTER/PARCEL/EMS/OTHER
-category = { path = "TODO", codes = "category" }
-category_explanation = "TODO"
-origin_country = "TODO"                    # ISO 3166 alpha-2: the rules check it
-destination_country = "TODO"
-posted_at = "TODO"                         # ISO 8601; without an offset add zone = "Area/City"
-gross_weight_kg = { path = "TODO", unit = "kg" }         # unit = "g", or unit_path = "..."
-pieces = "TODO"                            # none sent: delete (the rules make it 1)
-total_value = { path = "TODO", currency_path = "TODO" }  # or currency = "EUR"; minor_units
-# total_value = { sum = "TODO/*/value", currency_path = "TODO" }  # no total: sum of lines
-# postal_charges = { path = "TODO", currency_path = "TODO" }
-# function = { path = "TODO", codes = "function" }       # ORIGINAL / UPDATE / CANCEL
-# revision = "TODO"
-
-[sender]
-path = "TODO"                              # where the sender is in the item
-
-[addressee]
-path = "TODO"
-
-[party]  # both parties, relative to the [sender] / [addressee] path
-name = "TODO"
-# name_original = { path = "TODO", only_non_latin = true }
-business_name = "TODO"
-address.lines = ["TODO"]                   # free-text lines, in order
-address.street = "TODO"
-address.house_number = "TODO"              # { join = ["number", "addition"] } -> "12 B"
-address.postcode = "TODO"
-address.city = "TODO"
-address.region = "TODO"
-address.country = "TODO"
-phone = "TODO"                             # the rules make it E.164 with address.country
-email = "TODO"
-
-# [party.tax_ids]
-# path = "TODO"                            # each tax id
-# scheme = { const = "TIN" }
-# value = "."
-
-[contents]  # relative to each line
-path = $contents
-description = "TODO"
-quantity = "TODO"
-net_weight_kg = { path = "TODO", unit = "kg" }           # times = "qty" for per-unit weights
-value = { path = "TODO", currency_path = "TODO" }        # from the line, e.g. "../../currency"
-hs_code = "TODO"                           # dots, spaces and dashes removed
-origin_country = "TODO"
-
-# [documents]
-# path = "TODO"                            # each document
-# type = { const = "INVOICE" }
-# number = "TODO"
-
-# [transport]                              # no path: fields of the item itself
-# flight = "TODO"
-# departure_at = "TODO"
-
-[codes.mail_class]  # the operator's code = the canonical value
-TODO = "PARCEL"
-
-[codes.category]  # GIFT DOCUMENTS COMMERCIAL_SAMPLE RETURNED_GOODS SALE_OF_GOODS OTHER
-TODO = "SALE_OF_GOODS"
-"""
-
-XSD_STUB = """\
-<?xml version="1.0" encoding="UTF-8"?>
-<!-- $format version 1: a permissive stub from `aedgw adapters new`; it accepts anything
-     under the root element. TODO: declare the structure, types and code lists, so that a
-     malformed message is refused as a whole (422 schema_invalid) with the path of the bad
-     element; leave to the canonical rules what they check per item (S10, ISO codes, HS
-     shape, required fields), so that one bad item does not refuse the batch. -->
-<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"$target
-           elementFormDefault="qualified">
-  <xs:element name="$root">
-    <xs:complexType mixed="true">
-      <xs:sequence>
-        <xs:any namespace="##any" processContents="lax" minOccurs="0" maxOccurs="unbounded"/>
-      </xs:sequence>
-      <xs:anyAttribute namespace="##any" processContents="lax"/>
-    </xs:complexType>
-  </xs:element>
-</xs:schema>
-"""
-
 JSON_STUB_NOTE = (
     "A permissive stub from `aedgw adapters new` (NDJSON: it validates each line). TODO: "
     "required keys, types, code lists and additionalProperties false, so that a malformed "
     "message is refused as a whole (422 schema_invalid) with a JSON pointer; leave to the "
     "canonical rules what they check per item (S10, ISO codes, HS shape, required fields)."
 )
-
-FIXTURES_README = """\
-# $operator fixtures — format `$format` version `1`
-
-<!-- Scaffolded by `aedgw adapters new`: replace every TODO, then delete this line. -->
-
-TODO: how the operator sends (`POST /v1/messages`, `Content-Type: $content_type`, the
-character encoding) and the spec these fixtures follow (title, version, date).
-Schema: `xsd/$schema`. Every fixture `<case>.$ext` has `<case>.expected.json` in the
-common format; `request` says how to send it.
-
-**Every expected value was derived by hand from the operator's spec (TODO: which), never
-copied from program output.** TODO: say how you checked (the worked conversions below).
-
-## Cases
-
-| case | what it tests | outcome |
-|---|---|---|
-| TODO | a good batch: every field the operator sends | 202 accepted |
-| TODO | one bad item among good ones (a wrong S10 check digit) | 202 partially_accepted |
-| TODO | a whole-message failure (a schema error) | 422 `schema_invalid` |
-| TODO | one case per quirk of the format (units, code lists, times, names, …) | |
-
-## How to fill this folder
-
-1. Save each message as `<case>.$ext`: the operator's structure, made-up people, valid
-   S10 ids (check digits worked out below) unless the case is about a bad one.
-2. Write `<case>.expected.json` by hand from the spec, in the format of
-   docs/onboarding.md ("Expected output"), with `"request": {"content_type":
-   "$content_type", "headers": {}}`; work out each conversion below (`1250 g -> "1.250"`).
-3. `aedgw adapters test $operator` compares every case and prints each field that
-   differs; fix the mapping (or your expectation, when the spec says so) until all pass.
-4. `pytest tests/test_${ident}_fixtures.py` runs the same cases in the test suite.
-
-## Worked conversions (by hand)
-
-TODO
-"""
-
-FIXTURES_README_SAMPLE = """
-## The operator's sample
-
-`sample.$ext` is the operator's sample file, as given. **`sample.expected.json` was
-generated: check every value by hand against the operator's spec before trusting it.**
-It is the translation by the mapping as it was when written (at first the skeleton, so
-it fails once the mapping is filled in); `aedgw adapters expect $operator sample`
-writes it again from the current mapping. Go through it field by field against the spec,
-correct what is wrong (in the file, or in the mapping and write it again), then replace
-this paragraph with how you checked it.
-"""
-
-TEST = '''\
-"""$operator's fixtures alone, each against its expected output with a diff per field.
-
-tests/test_fixtures.py runs every operator's fixtures too (also over HTTP into the
-database); this file is the one to run while writing the mapping of $operator:
-`pytest tests/test_${ident}_fixtures.py`, or `aedgw adapters test $operator`.
-"""
-
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-from gateway.onboarding import Case, cases, check_case, registry_for
-
-ROOT = Path(__file__).resolve().parent.parent
-CASES = cases(ROOT / "fixtures", "$operator")
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_${ident}_fixture(case: Case) -> None:
-    outcome = check_case(case, registry_for(ROOT))
-    assert outcome.passed, "\\n".join(outcome.lines())
-'''
