@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.resources import files
+from importlib import resources
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -415,7 +415,7 @@ def _show(value: Any) -> str:
 
 @cache
 def _template(name: str) -> str:
-    return files("gateway").joinpath("templates", name).read_text()
+    return resources.files("gateway").joinpath("templates", name).read_text()
 
 
 PATHS = {
