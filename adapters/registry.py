@@ -73,7 +73,8 @@ class Registry:
         registration order: the ones detection chooses among."""
         wanted = set(formats)
         return [
-            a for a in self._adapters.values()
+            a
+            for a in self._adapters.values()
             if a.format in wanted and (kind is None or a.kind is kind)
         ]
 

@@ -41,8 +41,18 @@ def test_decimal(raw: object, comma: bool, expected: Decimal | None) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "comma"),
-    [("25,50", False), ("25.50", True), ("1.234,5", True), ("1,234.5", False), ("R$ 40,00", True),
-     ("2 kg", False), ("1e3", False), ("abc", False), ("NaN", False), (True, False)],
+    [
+        ("25,50", False),
+        ("25.50", True),
+        ("1.234,5", True),
+        ("1,234.5", False),
+        ("R$ 40,00", True),
+        ("2 kg", False),
+        ("1e3", False),
+        ("abc", False),
+        ("NaN", False),
+        (True, False),
+    ],
 )
 def test_decimal_refuses(raw: object, comma: bool) -> None:
     with pytest.raises(ConversionError) as caught:

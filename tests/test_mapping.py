@@ -22,6 +22,7 @@ from adapters.registry import (
 from gateway.canonical import CanonicalItem, Category, Function, MailClass, Money, item_to_dict
 from gateway.codes import ItemCode, MessageCode
 from gateway.document import parse
+from gateway.ingest import dry_run
 from gateway.schemas import SchemaInvalid
 
 
@@ -286,7 +287,8 @@ def test_json_items(tmp_path: Path) -> None:
     assert first.sender.address.lines == ["Room 1502"]
     assert [(t.scheme, t.value) for t in first.sender.tax_ids] == [("CPF", "11144477735")]
     assert [item_to_dict(first)["contents"][i]["value"]["amount"] for i in (0, 1)] == [
-        "9000.00", "3000.00",  # no minor_units on lines here: 4500 x 2, 3000 x 1
+        "9000.00",
+        "3000.00",  # no minor_units on lines here: 4500 x 2, 3000 x 1
     ]
     assert first.contents[0].net_weight_kg == Decimal("0.300")
     assert first.transport is not None and first.transport.flight == "MU583"
@@ -302,7 +304,9 @@ def test_json_items(tmp_path: Path) -> None:
     assert paths["sender.tax_ids[1].value"] == "/parcels/0/shipper/taxId"
     assert isinstance(second, ItemError)
     assert (second.index, second.code, second.path) == (
-        1, ItemCode.VALUE_INVALID, "/parcels/1/shipper/taxId",
+        1,
+        ItemCode.VALUE_INVALID,
+        "/parcels/1/shipper/taxId",
     )
     assert isinstance(third, ItemError)
     assert (third.code, third.path) == (ItemCode.VALUE_INVALID, "/parcels/2/weightG")
@@ -370,7 +374,9 @@ def test_ndjson_items_and_paths(tmp_path: Path) -> None:
     assert first.field_paths["contents[2].value.currency"] == "line 2 /currency"
     assert isinstance(second, ItemError)
     assert (second.index, second.code, second.path) == (
-        1, ItemCode.VALUE_INVALID, "line 4 /gross_weight_kg",
+        1,
+        ItemCode.VALUE_INVALID,
+        "line 4 /gross_weight_kg",
     )
 
 
@@ -400,8 +406,10 @@ def test_ndjson_line_that_is_no_item_breaks_the_file(tmp_path: Path) -> None:
 
 
 def test_message_ref_from_header_then_sha256(tmp_path: Path) -> None:
-    m = mapping(tmp_path, XML_MAPPING.replace('path = "@ref"', 'header = "X-Message-Ref"\n'
-                                              '    fallback = "sha256"'))
+    m = mapping(
+        tmp_path,
+        XML_MAPPING.replace('path = "@ref"', 'header = "X-Message-Ref"\n    fallback = "sha256"'),
+    )
     body = b'<Batch xmlns="urn:test"/>'
     assert m.message_ref(parse(body, "application/xml", {"x-message-ref": " R-9 "})) == "R-9"
     assert m.message_ref(parse(body, "application/xml")) == hashlib.sha256(body).hexdigest()
@@ -413,12 +421,15 @@ def test_message_ref_from_header_then_sha256(tmp_path: Path) -> None:
 def test_extends_merges_tables_and_lint_names_the_defining_file(tmp_path: Path) -> None:
     base = XML_MAPPING.replace('version = "1"\n', "")
     (tmp_path / "_base.toml").write_text(textwrap.dedent(base), encoding="utf-8")
-    m = mapping(tmp_path, """
+    m = mapping(
+        tmp_path,
+        """
         extends = "_base.toml"
         version = "2"
         [party]
         email = "t:Mail"
-    """)
+    """,
+    )
     assert (m.format, m.version) == ("test-xml", "2")
     findings = m.lint(parse(XML_DOC.encode(), "application/xml"))
     found = {(f.file.rpartition("/")[2], f.key, f.path) for f in findings}
@@ -431,15 +442,17 @@ def test_extends_merges_tables_and_lint_names_the_defining_file(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("[item]\n", "[item]\ncolour = \"t:Colour\"\n"), "item.colour: unknown key"),
-        (('hs_code = "t:HS"', 'hs_code = { path = "t:HS", convert = "roman" }'),
-         "contents.hs_code.convert: 'roman' is not a conversion"),
+        (("[item]\n", '[item]\ncolour = "t:Colour"\n'), "item.colour: unknown key"),
+        (
+            ('hs_code = "t:HS"', 'hs_code = { path = "t:HS", convert = "roman" }'),
+            "contents.hs_code.convert: 'roman' is not a conversion",
+        ),
         (('unit = "g"', 'unit = "g", unitt = "kg"'), "contents.net_weight_kg.unitt"),
         (('P = "PARCEL"', 'P = "PACKAGE"'), "codes.class.P: 'PACKAGE' is not a canonical"),
         (('"t:Id"', '"q:Id"'), "item.item_id: XPath 'q:Id'"),
         (('codes = "class"', 'codes = "klass"'), "item.mail_class.codes: no code list"),
         (('unit = "g"', 'unit = "stone"'), "contents.net_weight_kg.unit"),
-        (('[party]\n', '[party]\ncity = "t:City"\n'), "party.city: unknown"),
+        (("[party]\n", '[party]\ncity = "t:City"\n'), "party.city: unknown"),
         (('root = "t:Batch"', 'root = "x:Batch"'), "detect.root"),
     ],
 )
@@ -476,13 +489,25 @@ def alpha_doc(version: str, party: str) -> str:
 def test_alpha_versions_side_by_side() -> None:
     registry = default_registry()
     v11, v8 = registry.get("alpha-itmatt", "11"), registry.get("alpha-itmatt", "8")
-    doc11 = parse(alpha_doc("11", "<Name>Ann</Name><Business>B Ltd</Business><Street>Brick Lane"
-                            "</Street><HouseNumber>12 B</HouseNumber><City>London</City><State>"
-                            "Greater London</State><Postcode>E1</Postcode><Country>GB</Country>"
-                            '<TaxId scheme="EORI">GB1</TaxId>').encode(), "application/xml")
-    doc8 = parse(alpha_doc("8", "<Name>Ann</Name><AddressLine>12 B Brick Lane</AddressLine>"
-                           "<AddressLine>Shoreditch</AddressLine><Postcode>E1</Postcode>"
-                           "<City>London</City><Country>GB</Country>").encode(), "application/xml")
+    doc11 = parse(
+        alpha_doc(
+            "11",
+            "<Name>Ann</Name><Business>B Ltd</Business><Street>Brick Lane"
+            "</Street><HouseNumber>12 B</HouseNumber><City>London</City><State>"
+            "Greater London</State><Postcode>E1</Postcode><Country>GB</Country>"
+            '<TaxId scheme="EORI">GB1</TaxId>',
+        ).encode(),
+        "application/xml",
+    )
+    doc8 = parse(
+        alpha_doc(
+            "8",
+            "<Name>Ann</Name><AddressLine>12 B Brick Lane</AddressLine>"
+            "<AddressLine>Shoreditch</AddressLine><Postcode>E1</Postcode>"
+            "<City>London</City><Country>GB</Country>",
+        ).encode(),
+        "application/xml",
+    )
     assert v11.detect(doc11) and not v11.detect(doc8)
     assert v8.detect(doc8) and not v8.detect(doc11)
     assert (v11.schema, v8.schema) == ("alpha-itmatt-11.xsd", "alpha-itmatt-8.xsd")
@@ -490,7 +515,9 @@ def test_alpha_versions_side_by_side() -> None:
     (item8,) = v8.translate(doc8)
     wire = item_to_dict(item11)
     assert (wire["mail_class"], wire["category"], wire["category_explanation"]) == (
-        "EMS", "OTHER", "Spare part",
+        "EMS",
+        "OTHER",
+        "Spare part",
     )
     assert wire["gross_weight_kg"] == "0.230"
     assert wire["total_value"] == {"amount": "3050", "currency": "JPY"}
@@ -533,15 +560,20 @@ def write_operator(root: Path, operator: str, files: dict[str, str]) -> None:
 
 
 def test_package_discovery_skips_shared_parts(tmp_path: Path) -> None:
-    write_operator(tmp_path, "zeta", {
-        "_base.toml": XML_MAPPING.replace('version = "1"\n', "").replace("test", "zeta"),
-        "v1.toml": 'extends = "_base.toml"\nversion = "1"\n',
-        "v2.toml": 'extends = "_base.toml"\nversion = "2"\n',
-        "notes.md": "not a mapping",
-    })
+    write_operator(
+        tmp_path,
+        "zeta",
+        {
+            "_base.toml": XML_MAPPING.replace('version = "1"\n', "").replace("test", "zeta"),
+            "v1.toml": 'extends = "_base.toml"\nversion = "1"\n',
+            "v2.toml": 'extends = "_base.toml"\nversion = "2"\n',
+            "notes.md": "not a mapping",
+        },
+    )
     registry = Registry(package_adapters(tmp_path))
     assert [(a.format, a.version) for a in registry.adapters()] == [
-        ("zeta-xml", "1"), ("zeta-xml", "2"),
+        ("zeta-xml", "1"),
+        ("zeta-xml", "2"),
     ]
     assert registry.formats_of("zeta") == ["zeta-xml"]
     assert registry.formats_of("nobody") == []
@@ -586,8 +618,10 @@ def test_entry_point_objects_may_be_adapters_classes_factories_or_iterables(
 
 
 def test_general_xpath_gives_the_same_paths_as_child_steps(tmp_path: Path) -> None:
-    m = mapping(tmp_path, XML_MAPPING.replace('description = "t:Text"',
-                                              'description = "t:Text[not(@lang)]"'))
+    m = mapping(
+        tmp_path,
+        XML_MAPPING.replace('description = "t:Text"', 'description = "t:Text[not(@lang)]"'),
+    )
     doc = """<Batch xmlns="urn:test" ref="B-4"><Item><Id>A</Id>
     <Line><Text>t</Text></Line></Item></Batch>"""
     (item,) = translate(m, doc, "application/xml")
@@ -601,3 +635,51 @@ def test_json_object_where_a_value_belongs_is_an_item_error(tmp_path: Path) -> N
     (error,) = translate(m, doc, "application/json")
     assert isinstance(error, ItemError)
     assert (error.code, error.path) == (ItemCode.VALUE_INVALID, "/parcels/0/trackingNo")
+
+
+BETA_ONE_LINE = """<Items><Item><ItemId>CP261101017ES</ItemId><TotalWeight>1.25</TotalWeight>
+<MailClass>C</MailClass><Gift>true</Gift><OriginCountry>ES</OriginCountry>
+<ContentPiece><HSCode>610910</HSCode><Weight>0.45</Weight><NumberOfPieces>3</NumberOfPieces>
+<Value>45.00</Value><Currency>ZZZ</Currency><OriginCountry>PT</OriginCountry>
+<Description>Cotton T-shirts</Description></ContentPiece>
+<ReceiverAddress><Name>Emily Carter</Name><Street>Maple Avenue</Street><City>Hoboken</City>
+<Country>US</Country></ReceiverAddress><SenderAddress><Name>Jose Munoz</Name>
+<StreetAndNumber>Carrer de Mallorca 401</StreetAndNumber><City>Barcelona</City>
+<Country>ES</Country></SenderAddress></Item></Items>"""
+
+
+def test_a_list_entry_is_indexed_whatever_reads_it_first() -> None:
+    """beta's total_value sums ContentPiece/Value at the item, before the content lines are
+    read: a single line is still named ContentPiece[1], by the sum's currency too."""
+    beta = default_registry().get("beta-items", "1")
+    result = dry_run(
+        BETA_ONE_LINE.encode(),
+        "application/xml",
+        [beta],
+        operator="beta",
+        headers={"X-Message-Ref": "B-ZZZ"},
+    )
+    errors = result["translation"]["errors"]
+    assert len(errors) == 2  # total_value.currency and contents[1].value.currency
+    assert {(e["code"], e["path"]) for e in errors} == {
+        ("currency_unknown", "/Items/Item[1]/ContentPiece[1]/Currency")
+    }
+    (item,) = beta.translate(parse(BETA_ONE_LINE.encode(), "application/xml"))
+    assert item.field_paths["total_value.currency"] == "/Items/Item[1]/ContentPiece[1]/Currency"
+    assert item.field_paths["contents[1].value.currency"] == (
+        "/Items/Item[1]/ContentPiece[1]/Currency"
+    )
+
+
+def test_ndjson_lines_are_checked_as_jsonschema_would() -> None:
+    """Lines are validated by a compiled validator; a whole number written with a fraction
+    ("quantity": 2.0) is still refused where the schema wants an integer, at its pointer."""
+    delta = default_registry().get("delta-ndjson", "1")
+    raw = ndjson(
+        '{"type": "header", "file_id": "DC-9", "item_count": 2, "created": "2026-11-28"}',
+        '{"type": "item", "item_id": "CP610010012BR", "lines": [{"quantity": 2}]}',
+        '{"type": "item", "item_id": "RB610010026BR", "lines": [{"quantity": 2.0}]}',
+    )
+    with pytest.raises(SchemaInvalid) as caught:
+        list(delta.translate(parse(raw.encode(), "application/x-ndjson")))
+    assert [d["path"] for d in caught.value.details] == ["line 3 /lines/0/quantity"]
