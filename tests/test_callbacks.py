@@ -88,10 +88,12 @@ async def test_decisions_are_pushed_signed_and_retried(make_client, add_operator
     )
     assert response.status == 201
 
-    async def arrived() -> bool:
-        return len(box.requests) == 1
+    async def settled() -> bool:  # the worker records the answer after the receiver has it
+        state = await pool.fetchval("SELECT state FROM outbox WHERE decision_id IS NOT NULL")
+        return state == "delivered"
 
-    await until(arrived, timeout=60)
+    await until(settled, timeout=60)
+    assert len(box.requests) == 1
     headers, body = box.requests[0]
     expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     assert headers["X-AEDGW-Signature"] == expected
