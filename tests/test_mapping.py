@@ -683,3 +683,21 @@ def test_ndjson_lines_are_checked_as_jsonschema_would() -> None:
     with pytest.raises(SchemaInvalid) as caught:
         list(delta.translate(parse(raw.encode(), "application/x-ndjson")))
     assert [d["path"] for d in caught.value.details] == ["line 3 /lines/0/quantity"]
+
+
+def test_an_object_where_a_message_value_belongs_is_no_value(tmp_path: Path) -> None:
+    """Detection, the message reference and the item count are read before any schema
+    check of an NDJSON file: an object there refuses the message instead of crashing."""
+    m = mapping(tmp_path, NDJSON_MAPPING)
+    assert not m.detect(
+        parse(ndjson('{"type": {"is": "header"}}').encode(), "application/x-ndjson")
+    )
+    doc = parse(
+        ndjson('{"type": "header", "file_id": {"id": 1}, "item_count": {"n": 1}}').encode(),
+        "application/x-ndjson",
+    )
+    assert m.message_ref(doc) is None
+    with pytest.raises(MessageRejected) as caught:
+        list(m.translate(doc))
+    assert caught.value.code is MessageCode.ITEM_COUNT_MISMATCH
+    assert caught.value.details == [{"path": "line 1 /item_count"}]

@@ -21,7 +21,7 @@ from adapters.convert import ConversionError, UnknownCode
 from adapters.mapping.compile import compile_plan
 from adapters.mapping.json_paths import JsonRun
 from adapters.mapping.load import read
-from adapters.mapping.paths import Context, as_text
+from adapters.mapping.paths import Context, Path, Unreadable, as_text
 from adapters.mapping.tables import ItemReading
 from adapters.mapping.xml_paths import XmlRun
 from gateway.canonical import CanonicalItem
@@ -72,13 +72,12 @@ class Mapping:
         top = self._top(doc)
         if top is None or not all(path.exists(top) for path in plan.has):
             return False
-        return all(as_text(path.first(top)[0]) == want for path, want in plan.equals)
+        return all(_text_at(path, top) == want for path, want in plan.equals)
 
     def message_ref(self, doc: Document) -> str | None:
         plan = self._plan
         if plan.ref_path is not None:
-            top = self._top(doc)
-            value = None if top is None else convert.text(plan.ref_path.first(top)[0])
+            value = _text_at(plan.ref_path, self._top(doc))
             if value is not None:
                 return value
         if plan.ref_header is not None:
@@ -142,9 +141,13 @@ class Mapping:
         if path is None:
             return None, ""
         top = self._top(doc)
-        raw, where = (None, "") if top is None else path.first(top)
         try:
+            raw, where = (None, "") if top is None else path.first(top)
             declared = convert.integer(raw)
+        except Unreadable as exc:  # an object where the count should be
+            raise MessageRejected(
+                MessageCode.ITEM_COUNT_MISMATCH, exc.error.message, [{"path": exc.path}]
+            ) from None
         except ConversionError as exc:
             raise MessageRejected(
                 MessageCode.ITEM_COUNT_MISMATCH, exc.message, [{"path": where}]
@@ -212,6 +215,17 @@ class Mapping:
         return CanonicalItem(
             item_id=item_id or "", source_path=ctx.path, field_paths=reading.paths, **values
         )
+
+
+def _text_at(path: Path, top: Context | None) -> str | None:
+    """The first value a path selects at the document's top, as text; None when there is
+    none or it is no single value (an object where a reference should be)."""
+    if top is None:
+        return None
+    try:
+        return convert.text(path.first(top)[0])
+    except Unreadable:
+        return None
 
 
 def _header(headers: abc.Mapping[str, str], name: str) -> str | None:

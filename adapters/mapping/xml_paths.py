@@ -220,18 +220,32 @@ class StepsPath(XPath):
         )
 
     def first(self, ctx: Context) -> tuple[Raw | None, str]:
-        found = self.values(ctx)
-        return found[0] if found else (None, self.nearest(ctx))
+        """One element at each step (the common case) is followed without building
+        lists, starting from the context's own index."""
+        run, el, path, children = ctx.run, ctx.node, ctx.path, ctx.children
+        for tag, local in self.steps:
+            same = (children if children is not None else run.children(el)).get(tag)
+            children = None
+            if not same:
+                return None, self.nearest(ctx)
+            if len(same) > 1:
+                found = self.values(ctx)
+                return found[0] if found else (None, self.nearest(ctx))
+            el = same[0]
+            path = run.known.get(el) or f"{path}/{local}"
+        text = el.text if self.attr is None else el.get(self.attr)
+        if not text or text.isspace():
+            return None, self.nearest(ctx)
+        return text, path if self.attr is None else f"{path}/@{self.attr}"
 
     def values(self, ctx: Context) -> list[tuple[Raw, str]]:
         attr = self.attr
-        if attr is None:
-            return [(el.text, path) for el, path in self._elements(ctx) if present(el.text)]
-        return [
-            (value, f"{path}/@{attr}")
-            for el, path in self._elements(ctx)
-            if present(value := el.get(attr))
-        ]
+        found = []
+        for el, path in self._elements(ctx):
+            text = el.text if attr is None else el.get(attr)
+            if text and not text.isspace():
+                found.append((text, path if attr is None else f"{path}/@{attr}"))
+        return found
 
     def contexts(self, ctx: Context, many: bool) -> list[Context]:
         if self.attr is not None:  # attributes are no context
@@ -258,9 +272,8 @@ class StepsPath(XPath):
 
 
 class ChildPath(StepsPath):
-    """One child step (``a:Name``, ``a:GrossWeight/@unit``): the commonest field path,
-    whose :meth:`first` reads straight from the context's children index (the hot path
-    of a translation, hence written out rather than through :meth:`XmlRun.walk`)."""
+    """One child step (``a:Name``, ``a:GrossWeight/@unit``): the commonest field path by
+    far, so its :meth:`first` is written out for it (same-named siblings included)."""
 
     __slots__ = ("local", "suffix", "tag")
 
