@@ -91,10 +91,13 @@ class Plan:
 
 
 def compile_plan(spec: dict[str, Any], file: str) -> Plan:
+    """Raises MappingError naming the file and the key of the first problem."""
     return _Compiler(spec, file).plan()
 
 
 class _Compiler:
+    """Checks a merged spec while compiling it; records every mapped path for lint."""
+
     def __init__(self, spec: dict[str, Any], file: str) -> None:
         self.spec = spec
         self.check = check = Checker(spec, file)
