@@ -17,8 +17,8 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
 
-from adapters.base import Adapter
 from adapters.mapping import Mapping
+from gateway.contract import Adapter
 from gateway.document import Kind
 
 ENTRY_POINT_GROUP = "aed_gateway.adapters"

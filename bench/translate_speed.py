@@ -2,7 +2,7 @@
 
 ``aedgw bench`` measures alpha only; the mapping engine reads five formats by different
 routes (child steps, general XPath, JSON walks, NDJSON lines with per-line schema checks),
-so this times each operator's own fixtures through ``gateway.ingest.translate`` (schema,
+so this times each operator's own fixtures through ``gateway.ingest.adapt.translate`` (schema,
 adapter, canonical rules; no database). Every replicated item gets a fresh valid S10 id so
 that the duplicate check does not turn the run into a run of rejections.
 
@@ -24,7 +24,7 @@ from lxml import etree
 
 from adapters.registry import default_registry
 from gateway.document import Document, Kind, parse
-from gateway.ingest import translate
+from gateway.ingest.adapt import translate
 from gateway.s10 import check_digit
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

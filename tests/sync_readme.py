@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from gateway.codes import catalogue_markdown
-from gateway.rules import required_table_markdown
+from gateway.ingest.rules import required_table_markdown
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECTIONS = {"codes": catalogue_markdown, "required-table": required_table_markdown}

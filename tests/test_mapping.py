@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import Adapter, ItemError, MessageRejected
 from adapters.mapping import Mapping, MappingError
 from adapters.registry import (
     Registry,
@@ -21,8 +20,9 @@ from adapters.registry import (
 )
 from gateway.canonical import CanonicalItem, Category, Function, MailClass, Money, item_to_dict
 from gateway.codes import ItemCode, MessageCode
+from gateway.contract import Adapter, ItemError, MessageRejected
 from gateway.document import parse
-from gateway.ingest import dry_run
+from gateway.ingest.adapt import dry_run
 from gateway.schemas import SchemaInvalid
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.codes import catalogue_markdown
-from gateway.rules import required_table_markdown
+from gateway.ingest.rules import required_table_markdown
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -6,7 +6,7 @@ import pytest
 
 from gateway.canonical import Function
 from gateway.codes import ItemCode
-from gateway.revisions import ItemState, NewRevision, Refused, Unchanged, resolve
+from gateway.ingest.revisions import ItemState, NewRevision, Refused, Unchanged, resolve
 
 A, B = "a" * 64, "b" * 64
 STORED = ItemState(2, Function.UPDATE, A)

@@ -22,7 +22,7 @@ from gateway.canonical import (
     Party,
 )
 from gateway.codes import Flag, ItemCode
-from gateway.rules import REQUIRED, RuleError, check, required_table_markdown
+from gateway.ingest.rules import REQUIRED, RuleError, check, required_table_markdown
 
 
 def gbp(amount: str) -> Money:

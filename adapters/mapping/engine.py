@@ -16,7 +16,6 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 from adapters import convert
-from adapters.base import ItemError, MessageRejected
 from adapters.convert import ConversionError, UnknownCode
 from adapters.mapping.compile import compile_plan
 from adapters.mapping.json_paths import JsonRun
@@ -26,6 +25,7 @@ from adapters.mapping.tables import ItemReading
 from adapters.mapping.xml_paths import XmlRun
 from gateway.canonical import CanonicalItem
 from gateway.codes import ItemCode, MessageCode
+from gateway.contract import ItemError, MessageRejected
 from gateway.document import Document, Kind, iter_ndjson
 from gateway.schemas import SchemaInvalid, json_problems
 

@@ -30,7 +30,7 @@ from gateway.cli.local import scratch_database, start_site
 from gateway.cli.output import emit_json
 from gateway.document import parse
 from gateway.http.app import create_app
-from gateway.ingest import translate
+from gateway.ingest.adapt import translate
 from gateway.keys import Scope
 from gateway.operators import Profile
 from gateway.s10 import check_digit

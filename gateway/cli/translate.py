@@ -8,7 +8,7 @@ from pathlib import Path
 
 from adapters.registry import default_registry
 from gateway.cli.output import emit_json
-from gateway.ingest import dry_run
+from gateway.ingest.adapt import dry_run
 
 CONTENT_TYPES = {
     ".xml": "application/xml",

@@ -12,16 +12,17 @@ import orjson
 import structlog
 from aiohttp import web
 
-from adapters.base import MessageRejected
-from gateway import intake, operators
+from gateway import operators
 from gateway.codes import MessageCode
+from gateway.contract import MessageRejected
 from gateway.document import DocumentRefused, decompress, media_kind, parse, too_large
 from gateway.http.auth import authenticate
 from gateway.http.responses import ApiError, json_response
 from gateway.http.soap import SOAP11, fault_response, soap_version
 from gateway.http.state import POOL, REGISTRY, SETTINGS
-from gateway.ingest import Translation, translate
-from gateway.intake import Answer, Arrival, archive_refused, error_body
+from gateway.ingest import store
+from gateway.ingest.adapt import Translation, translate
+from gateway.ingest.store import Answer, Arrival, archive_refused, error_body
 from gateway.keys import Scope
 from gateway.logging import get_logger
 from gateway.metrics import INGEST_SECONDS, count_receipt
@@ -124,7 +125,7 @@ async def _receive(request: web.Request) -> tuple[bytes, Answer]:
         )
         await archive_refused(pool, arrival, answer.status, answer.body)
     else:
-        answer = await intake.store(
+        answer = await store.store(
             pool,
             arrival,
             translation,
@@ -165,7 +166,7 @@ async def receipt(request: web.Request) -> web.Response:
         message_id = uuid.UUID(request.match_info["message_id"])
     except ValueError:
         raise ApiError(404, MessageCode.NOT_FOUND, "no such message") from None
-    body = await intake.get_receipt(request.app[POOL], message_id, principal.subject)
+    body = await store.get_receipt(request.app[POOL], message_id, principal.subject)
     if body is None:
         raise ApiError(404, MessageCode.NOT_FOUND, "no such message")
     return json_response(body)

@@ -1,5 +1,8 @@
 """The adapter contract: what an operator format must provide to plug into the gateway.
 
+It lives in the core, not in the ``adapters`` plug-in package, so that adapters depend
+on the gateway and never the other way round.
+
 An adapter handles one format at one version (``alpha-itmatt`` version ``11``). The
 gateway picks it among the formats the operator's profile allows by :meth:`detect`,
 validates the document against :attr:`schema`, asks it for the message reference and then

@@ -7,8 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from adapters.base import ItemError
 from gateway.canonical import format_time
+from gateway.contract import ItemError
 
 
 class Status(StrEnum):

@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 import orjson
 
-from adapters.base import ItemError
 from gateway.canonical import (
     CanonicalItem,
     Envelope,
@@ -26,10 +25,10 @@ from gateway.canonical import (
 )
 from gateway.codes import MessageCode
 from gateway.config import Target
-from gateway.ingest import Translation
-from gateway.operators import Profile
-from gateway.receipt import Receipt, Status
-from gateway.revisions import (
+from gateway.contract import ItemError
+from gateway.ingest.adapt import Translation
+from gateway.ingest.receipt import Receipt, Status
+from gateway.ingest.revisions import (
     ItemState,
     NewRevision,
     Refused,
@@ -38,6 +37,7 @@ from gateway.revisions import (
     data_sha256,
     resolve,
 )
+from gateway.operators import Profile
 from gateway.store import Q
 
 PRIORITY_DEFAULT = 100

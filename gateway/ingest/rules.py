@@ -126,7 +126,7 @@ def check(item: CanonicalItem, *, allow_bilateral: bool = False) -> list[RuleErr
 
 def required_table_markdown() -> str:
     """The required-fields table as the Markdown matrix the README shows
-    (``python -m gateway.rules`` prints it)."""
+    (``python -m gateway.ingest.rules`` prints it)."""
     rows = list(dict.fromkeys(name for names in REQUIRED.values() for name in names))
     lines = [
         "| field | " + " | ".join(category.value for category in REQUIRED) + " |",

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import Adapter, ItemError, MessageRejected, source_format
-from gateway import rules
 from gateway.canonical import CanonicalItem, item_to_dict
 from gateway.codes import ItemCode, MessageCode
+from gateway.contract import Adapter, ItemError, MessageRejected, source_format
 from gateway.document import Document, DocumentRefused, Kind, parse
-from gateway.receipt import Status
+from gateway.ingest import rules
+from gateway.ingest.receipt import Status
 from gateway.schemas import SchemaInvalid, validate_json, validate_xml
 
 
