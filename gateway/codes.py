@@ -53,12 +53,15 @@ class MessageCode(StrEnum):
     ALL_OR_NOTHING = "all_or_nothing"
     MESSAGE_REF_MISSING = "message_ref_missing"
     MESSAGE_REF_REUSED = "message_ref_reused"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    VALUE_INVALID = "value_invalid"
     BAD_REQUEST = "bad_request"
     NOT_ACCEPTABLE = "not_acceptable"
     AMBIGUOUS_ITEM = "ambiguous_item"
     CURSOR_PURGED = "cursor_purged"
     RATE_LIMITED = "rate_limited"
     STORAGE_UNAVAILABLE = "storage_unavailable"
+    OVERLOADED = "overloaded"
     INTERNAL = "internal_error"
 
 
@@ -70,7 +73,9 @@ DESCRIPTIONS: dict[str, str] = {
     ItemCode.CURRENCY_UNKNOWN: "not an ISO 4217 alpha-3 currency code",
     ItemCode.HS_CODE_INVALID: "HS code is not 6 to 10 digits (after removing dots and spaces)",
     ItemCode.REQUIRED_MISSING: "a field the item's category requires is missing",
-    ItemCode.VALUE_INVALID: "a value could not be read (number, date, unit)",
+    ItemCode.VALUE_INVALID: "a value could not be read (number, date, unit), is out of range, "
+    "or holds a NUL or a lone surrogate; in a message's envelope the whole message is "
+    "refused (422)",
     ItemCode.CODE_UNKNOWN: "a code is not in the operator's code list",
     ItemCode.DUPLICATE_IN_MESSAGE: "the same item id appeared earlier in this message",
     ItemCode.REVISION_CONFLICT: "the revision is not above the stored one",
@@ -95,21 +100,29 @@ DESCRIPTIONS: dict[str, str] = {
     MessageCode.ALL_OR_NOTHING: "the operator's profile rejects a message with any bad item (422)",
     MessageCode.MESSAGE_REF_MISSING: "the message carries no reference (422)",
     MessageCode.MESSAGE_REF_REUSED: "the reference was used before with other bytes (409)",
+    MessageCode.IDEMPOTENCY_KEY_REUSED: "the Idempotency-Key was used before with other "
+    "bytes (409)",
     MessageCode.BAD_REQUEST: "a query parameter or field is malformed (400)",
     MessageCode.NOT_ACCEPTABLE: "the Accept header names no form this resource has (406)",
     MessageCode.AMBIGUOUS_ITEM: "several operators use this item id; add ?operator= (409)",
     MessageCode.CURSOR_PURGED: "records after this cursor were purged; restart without one (410)",
     MessageCode.RATE_LIMITED: "too many requests; retry after Retry-After seconds (429)",
-    MessageCode.STORAGE_UNAVAILABLE: "the database is unreachable; resend later (503)",
+    MessageCode.STORAGE_UNAVAILABLE: "the database is unreachable or busy; resend after "
+    "Retry-After seconds (503)",
+    MessageCode.OVERLOADED: "the gateway holds too much request data now; resend after "
+    "Retry-After seconds (503)",
     MessageCode.INTERNAL: "a bug in the gateway, never the client's input (500)",
 }
 
 
 def catalogue_markdown() -> str:
     """The catalogue as the Markdown table the README shows."""
-    rows = ["| code | kind | meaning |", "|---|---|---|"]
+    kinds: dict[str, list[str]] = {}
     for kind, enum in (("item error", ItemCode), ("quality flag", Flag), ("request", MessageCode)):
-        rows += [f"| `{code.value}` | {kind} | {DESCRIPTIONS[code]} |" for code in enum]
+        for code in enum:  # a code may name both an item error and a request refusal
+            kinds.setdefault(code.value, []).append(kind)
+    rows = ["| code | kind | meaning |", "|---|---|---|"]
+    rows += [f"| `{code}` | {', '.join(k)} | {DESCRIPTIONS[code]} |" for code, k in kinds.items()]
     return "\n".join(rows)
 
 

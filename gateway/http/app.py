@@ -34,7 +34,7 @@ from gateway.http.state import (
 from gateway.keys import NOTIFY_CHANNEL, KeyCache
 from gateway.logging import get_logger
 from gateway.notify import Listener
-from gateway.store import StorageUnavailable, create_pool
+from gateway.store import StorageBusy, StorageUnavailable, create_pool
 
 log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -81,7 +81,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = MessageCode.NOT_FOUND if exc.status == 404 else MessageCode.BAD_REQUEST
         raise ApiError(exc.status, code, exc.reason) from None
-    except StorageUnavailable as exc:
+    except (*StorageUnavailable, *StorageBusy) as exc:
         log.warning("storage_unavailable", error=type(exc).__name__)
         raise ApiError(
             503,

@@ -3,12 +3,18 @@ whether the server is the embedded one or ``AEDGW_DATABASE_URL``."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 import asyncpg
 import orjson
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
 
 from gateway.store.named import Q
 
-__all__ = ["Q", "StorageUnavailable", "create_pool"]
+__all__ = ["Q", "StorageBusy", "StorageUnavailable", "create_pool", "in_transaction"]
+
+T = TypeVar("T")
 
 # What asyncpg raises when the server cannot be reached or goes away mid-request.
 StorageUnavailable = (
@@ -18,6 +24,34 @@ StorageUnavailable = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
 )
+
+# A transaction that lost to a concurrent one: nothing was written, and running it again
+# from the start is safe. Still failing after a few tries, it is a 503, never a 500.
+StorageBusy = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+TRANSACTION_TRIES = 4
+
+
+async def in_transaction(
+    pool: asyncpg.Pool,
+    work: Callable[[asyncpg.Connection], Awaitable[T]],
+    *,
+    tries: int = TRANSACTION_TRIES,
+    **options: Any,
+) -> T:
+    """``work(conn)`` in one transaction, run again from the start (on a fresh
+    transaction) when it loses a deadlock or a serialization conflict; after ``tries``
+    the StorageBusy error propagates. ``options`` go to ``conn.transaction``."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_attempt(tries),
+        wait=wait_random(0.005, 0.05),
+        retry=retry_if_exception_type(StorageBusy),
+        reraise=True,
+    ):
+        with attempt:
+            async with pool.acquire() as conn, conn.transaction(**options):
+                return await work(conn)
+    raise AssertionError("unreachable")
 
 
 async def _init(conn: asyncpg.Connection) -> None:
