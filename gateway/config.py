@@ -29,6 +29,30 @@ class Limits:
     """Largest body accepted, after gzip decompression."""
     max_items: int = 100_000
     """Most items in one message."""
+    # The limits below are for the whole gateway; each process enforces its share
+    # (divided by ``Settings.workers``). See gateway/limits.py and SECURITY.md.
+    operator_requests_per_s: float = 1000.0
+    """Requests per second per operator (429 rate_limited beyond)."""
+    operator_concurrency: int = 64
+    """Requests in flight per operator (429 rate_limited beyond)."""
+    body_timeout_s: float = 300.0
+    """A request body must have arrived within this (408 request_timeout)."""
+    min_upload_bytes_per_s: float = 10_240.0
+    """After a 5 s grace, a body must arrive at least this fast on average (408)."""
+    body_memory_bytes: int = 256 * 1024 * 1024
+    """Request bodies held in memory at once (503 overloaded beyond)."""
+    max_connections: int = 512
+    """Open client connections (503 overloaded to more)."""
+
+
+@dataclass(slots=True)
+class Tls:
+    """HTTPS for ``aedgw serve``; with ``client_ca``, operators may authenticate their
+    connection with a client certificate (mutual TLS) besides their key."""
+
+    cert: Path | None = None
+    key: Path | None = None
+    client_ca: Path | None = None
 
 
 @dataclass(slots=True)
@@ -84,6 +108,11 @@ class Settings:
     """How often operator profiles are re-read for callback URL changes."""
     limits: Limits = field(default_factory=Limits)
     targets: list[Target] = field(default_factory=list)
+    workers: int = 1
+    """Processes of ``aedgw serve --workers``; per-process limits are divided by it."""
+    tls: Tls = field(default_factory=Tls)
+    key_expiry_warning_days: float = 14.0
+    """A key that stops working within this is logged as a warning every hour."""
 
     @property
     def host(self) -> str:

@@ -10,7 +10,7 @@ from hashlib import sha256
 
 import pytest
 
-from gateway import keys, operators
+from gateway import audit, keys, operators
 from gateway.keys import Scope
 from tests.conftest import FIXTURES, bearer
 
@@ -75,7 +75,7 @@ async def test_missing_or_bad_key_is_401(client, pool, headers, status) -> None:
 
 async def test_targeting_key_cannot_submit(client, pool) -> None:
     async with pool.acquire() as conn:
-        _, key = await keys.issue(conn, Scope.TARGETING, "cbp")
+        _, key = await keys.issue(conn, Scope.TARGETING, "cbp", audit.cli_actor())
     status, body = await post(client, key, BATCH)
     assert status == 403
     assert body["error"]["code"] == "forbidden"
@@ -86,7 +86,7 @@ async def test_revoked_key_is_refused_at_once(client, add_operator, pool) -> Non
     assert (await post(client, key, BATCH))[0] == 202  # the key is now cached
     key_id = key.split("_")[1]
     async with pool.acquire() as conn:
-        await keys.revoke(conn, key_id)
+        await keys.revoke(conn, key_id, audit.cli_actor())
     for _ in range(50):  # the NOTIFY reaches the server's listener asynchronously
         status, _ = await post(client, key, BAD_ITEM)
         if status == 401:
@@ -99,7 +99,9 @@ async def test_rotated_key_overlaps_then_expires(client, add_operator, pool) -> 
     key = await add_operator("alpha")
     key_id = key.split("_")[1]
     async with pool.acquire() as conn:
-        _, new_key, _ = await keys.rotate(conn, key_id, __import__("datetime").timedelta(0))
+        _, new_key, _ = await keys.rotate(
+            conn, key_id, __import__("datetime").timedelta(0), audit.cli_actor()
+        )
     await asyncio.sleep(0.2)
     assert (await post(client, new_key, BATCH))[0] == 202
     assert (await post(client, key, BAD_ITEM))[0] == 401
@@ -108,7 +110,7 @@ async def test_rotated_key_overlaps_then_expires(client, add_operator, pool) -> 
 async def test_disabled_operator_is_refused(client, add_operator, pool) -> None:
     key = await add_operator("alpha")
     async with pool.acquire() as conn:
-        await operators.disable(conn, "alpha")
+        await operators.disable(conn, "alpha", audit.cli_actor())
     for _ in range(50):
         status, _ = await post(client, key, BATCH)
         if status == 401:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gateway.cli import (
     adapters,
+    audit,
     bench,
     deadletters,
     demo,
@@ -34,6 +35,7 @@ COMMAND_GROUPS = (
     receiver,
     bench,
     demo,
+    audit,
 )
 
 

@@ -24,7 +24,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from adapters.registry import default_registry
-from gateway import config, keys, operators
+from gateway import audit, config, keys, operators
 from gateway.cli.database import migrated_pool
 from gateway.cli.local import scratch_database, start_site
 from gateway.cli.output import emit_json
@@ -115,8 +115,10 @@ async def http_stage(url: str, messages: list[bytes], items: int, concurrency: i
     pool = await migrated_pool(url)
     async with pool.acquire() as conn:
         if await operators.get(conn, "alpha") is None:
-            await operators.add(conn, Profile("alpha", "Alpha Post", ("alpha-itmatt",)))
-        _, key = await keys.issue(conn, Scope.OPERATOR, "alpha")
+            await operators.add(
+                conn, Profile("alpha", "Alpha Post", ("alpha-itmatt",)), audit.cli_actor()
+            )
+        _, key = await keys.issue(conn, Scope.OPERATOR, "alpha", audit.cli_actor())
     await pool.close()
     settings = config.Settings(log_format="json", log_level="warning")
     runner, base = await start_site(create_app(settings, url))

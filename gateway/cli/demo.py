@@ -21,7 +21,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from adapters.registry import default_registry
-from gateway import config, keys, operators
+from gateway import audit, config, keys, operators
 from gateway.cli.database import migrated_pool
 from gateway.cli.local import scratch_database, start_site
 from gateway.config import Retry, Target
@@ -53,8 +53,8 @@ async def _demo(url: str, args: argparse.Namespace, console: Console) -> None:
         for code in OPERATORS:
             if await operators.get(conn, code) is None:
                 formats = tuple(default_registry().formats_of(code))
-                await operators.add(conn, Profile(code, code, formats))
-            keys_of[code] = (await keys.issue(conn, Scope.OPERATOR, code))[1]
+                await operators.add(conn, Profile(code, code, formats), audit.cli_actor())
+            keys_of[code] = (await keys.issue(conn, Scope.OPERATOR, code, audit.cli_actor()))[1]
     receiver = Receiver(Faults(fail_rate=args.fail_rate), seed=1)
     receiver_runner, receiver_url = await start_site(create_receiver_app(receiver))
     retry = Retry(max_attempts=20, base_delay_s=0.1, max_delay_s=1.0)

@@ -17,9 +17,11 @@ from typing import Any
 
 import asyncpg
 
+from gateway import audit
+from gateway.audit import Actor
 from gateway.canonical import format_time
 from gateway.delivery.outbox import State
-from gateway.store import Q
+from gateway.store import Q, in_transaction
 
 COLUMNS = ("id", "target", "operator", "item_id", "record_id", "revision", "attempts",
            "error_code", "http_status", "last_error", "batch_id", "created_at", "dead_at")
@@ -59,6 +61,16 @@ class Filters:
     def args(self) -> tuple[Any, ...]:
         return self.target, self.operator, self.since, self.until, self.code
 
+    def as_dict(self) -> dict[str, Any]:
+        """The filters that are set, times in RFC 3339 (for the audit trail)."""
+        names = ("target", "operator", "since", "until", "code")
+        values = {name: getattr(self, name) for name in names}
+        return {
+            name: format_time(value) if isinstance(value, datetime) else value
+            for name, value in values.items()
+            if value is not None
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Replayed:
@@ -84,15 +96,24 @@ async def list_dead(
     return [to_dict(row) for row in rows]
 
 
-async def replay(pool: asyncpg.Pool, filters: Filters, limit: int) -> Replayed:
-    """Up to ``limit`` matching dead letters back to their queue, oldest first."""
-    rows = await pool.fetch(Q.replay_dead_letters, *filters.args(), limit)
-    superseded = sum(1 for r in rows if r["state"] == State.SUPERSEDED)
-    return Replayed(len(rows) - superseded, superseded)
+async def replay(pool: asyncpg.Pool, filters: Filters, limit: int, actor: Actor) -> Replayed:
+    """Up to ``limit`` matching dead letters back to their queue, oldest first; the
+    replay is in the audit trail, committed with it."""
+
+    async def work(conn: asyncpg.Connection) -> Replayed:
+        rows = await conn.fetch(Q.replay_dead_letters, *filters.args(), limit)
+        superseded = sum(1 for r in rows if r["state"] == State.SUPERSEDED)
+        done = Replayed(len(rows) - superseded, superseded)
+        if rows:
+            details = {**filters.as_dict(), "replayed": done.replayed, "superseded": superseded}
+            await audit.record(conn, actor, "deadletters.replay", filters.target, details)
+        return done
+
+    return await in_transaction(pool, work)
 
 
 async def replay_paced(
-    pool: asyncpg.Pool, filters: Filters, limit: int, budget: ReplayBudget,
+    pool: asyncpg.Pool, filters: Filters, limit: int, budget: ReplayBudget, actor: Actor,
     progress: Callable[[int], None] = lambda _done: None,
 ) -> Replayed:
     """Replay in chunks of what the budget allows, sleeping until it refills."""
@@ -102,7 +123,7 @@ async def replay_paced(
         if allowed < 1:
             await asyncio.sleep(budget.wait_s())
             continue
-        chunk = await replay(pool, filters, allowed)
+        chunk = await replay(pool, filters, allowed, actor)
         budget.spend(chunk.rows)
         replayed += chunk.replayed
         superseded += chunk.superseded

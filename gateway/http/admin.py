@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway import audit
 from gateway.codes import MessageCode
 from gateway.delivery import deadletters
 from gateway.delivery.deadletters import Filters, ReplayBudget
@@ -58,7 +59,7 @@ async def list_dead_letters(request: web.Request) -> web.Response:
 
 @routes.post("/v1/admin/deadletters/replay")
 async def replay_dead_letters(request: web.Request) -> web.Response:
-    await authenticate(request, Scope.ADMIN)
+    principal = await authenticate(request, Scope.ADMIN)
     try:
         body = orjson.loads(await request.read() or b"{}")
     except orjson.JSONDecodeError as exc:
@@ -78,7 +79,8 @@ async def replay_dead_letters(request: web.Request) -> web.Response:
             headers={"Retry-After": str(wait)},
         )
     pool = request.app[POOL]
-    result = await deadletters.replay(pool, filters, allowed)
+    actor = audit.Actor(principal.key_id, request.remote)
+    result = await deadletters.replay(pool, filters, allowed, actor)
     budget.spend(result.rows)
     return json_response({
         "replayed": result.replayed,

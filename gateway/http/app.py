@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 
 import structlog
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from adapters.registry import default_registry
+from gateway import keys, limits, operators
 from gateway.codes import MessageCode
 from gateway.config import Settings
 from gateway.decisions import OUTCOMES_CHANNEL
 from gateway.delivery.callbacks import Callbacks
 from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
-from gateway.http import admin, decisions, messages, records
+from gateway.http import admin, audit, decisions, messages, records
+from gateway.http.limits import limits_middleware
 from gateway.http.responses import ApiError, json_response
 from gateway.http.state import (
+    BODY_MEMORY,
     DATABASE_URL,
     FEED,
     KEYS,
+    LIMITER,
     LISTENER,
     OUTCOMES,
     POOL,
     PRINCIPAL,
+    PROFILES,
     REGISTRY,
     REPLAY_BUDGET,
     SETTINGS,
@@ -34,6 +42,7 @@ from gateway.http.state import (
 from gateway.keys import NOTIFY_CHANNEL, KeyCache
 from gateway.logging import get_logger
 from gateway.notify import Listener
+from gateway.operators import ProfileCache
 from gateway.store import StorageBusy, StorageUnavailable, create_pool
 
 log = get_logger(__name__)
@@ -69,6 +78,14 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
 
 
+_ROUTING_CODES = {
+    404: MessageCode.NOT_FOUND,
+    405: MessageCode.METHOD_NOT_ALLOWED,
+    413: MessageCode.TOO_LARGE,
+}
+"""Codes of aiohttp's own refusals (no route, no such method, body over client_max_size)."""
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure in the one error shape; storage trouble is a 503, never a 500."""
@@ -79,8 +96,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = MessageCode.NOT_FOUND if exc.status == 404 else MessageCode.BAD_REQUEST
-        raise ApiError(exc.status, code, exc.reason) from None
+        code = _ROUTING_CODES.get(exc.status, MessageCode.BAD_REQUEST)
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        raise ApiError(exc.status, code, exc.reason, headers=allow) from None
     except (*StorageUnavailable, *StorageBusy) as exc:
         log.warning("storage_unavailable", error=type(exc).__name__)
         raise ApiError(
@@ -104,6 +122,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         NOTIFY_CHANNEL,
         lambda key_id: app[KEYS].invalidate(None if key_id in (None, "*") else key_id),
     )
+    listener.subscribe(operators.NOTIFY_CHANNEL, app[PROFILES].invalidate)
     listener.subscribe(RECORDS_CHANNEL, app[FEED].wake)
     listener.subscribe(OUTCOMES_CHANNEL, app[OUTCOMES].wake)
     await listener.start()
@@ -119,6 +138,16 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     await delivery.start()
     yield
     await delivery.stop()
+
+
+async def _key_expiry(app: web.Application) -> AsyncIterator[None]:
+    """Warn (log and metric) about keys that stop working soon, every hour."""
+    within = timedelta(days=app[SETTINGS].key_expiry_warning_days)
+    task = asyncio.create_task(keys.watch_expiry(app[POOL], within), name="key-expiry")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _callbacks(app: web.Application) -> AsyncIterator[None]:
@@ -143,8 +172,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     """The gateway as an aiohttp application on an already migrated database."""
+    limits.check(settings.limits, settings.workers)
     app = web.Application(
-        middlewares=[context_middleware, error_middleware],
+        middlewares=[context_middleware, error_middleware, limits_middleware],
         client_max_size=settings.limits.max_body_bytes,
         # We inflate gzip ourselves, stopping at the size limit: a gzip bomb never expands.
         handler_args={"auto_decompress": False},
@@ -152,6 +182,9 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
     app[KEYS] = KeyCache()
+    app[PROFILES] = ProfileCache()
+    app[LIMITER] = limits.OperatorLimiter(settings.limits, settings.workers)
+    app[BODY_MEMORY] = limits.BodyMemory(settings.limits.body_memory_bytes // settings.workers)
     app[REGISTRY] = default_registry()
     app[FEED] = FeedSignal()
     app[OUTCOMES] = FeedSignal()
@@ -159,10 +192,12 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_delivery)
     app.cleanup_ctx.append(_callbacks)
+    app.cleanup_ctx.append(_key_expiry)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
     app.add_routes(decisions.routes)
     app.add_routes(admin.routes)
+    app.add_routes(audit.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", make_aiohttp_handler())

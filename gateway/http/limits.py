@@ -1,0 +1,121 @@
+"""The limits of ``gateway.limits`` over HTTP: a middleware for each operator's requests
+per second and in flight (429), and the body reader that holds body memory (503) and
+enforces the upload deadline (408). The cap on connections is in ``gateway.http.site``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.codes import MessageCode
+from gateway.document import too_large
+from gateway.http.auth import identify
+from gateway.http.responses import ApiError
+from gateway.http.state import BODY_MEMORY, LIMITER, POOL, PRINCIPAL, PROFILES, SETTINGS
+from gateway.keys import Scope
+from gateway.limits import BodyHold, Refused, UploadPace
+from gateway.metrics import REQUESTS_LIMITED
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BODY_HOLD = web.RequestKey("body_hold", BodyHold)
+
+_STATUS = {"rate": 429, "concurrency": 429, "body_memory": 503, "body_timeout": 408}
+_CODE = {
+    "rate": MessageCode.RATE_LIMITED,
+    "concurrency": MessageCode.RATE_LIMITED,
+    "body_memory": MessageCode.OVERLOADED,
+    "body_timeout": MessageCode.REQUEST_TIMEOUT,
+}
+
+
+def refusal(refused: Refused, operator: str | None) -> ApiError:
+    """The HTTP answer to a limit; the connection closes after it when a body may be
+    left unread, so that nothing more of it is waited for."""
+    REQUESTS_LIMITED.labels(operator or "", refused.limit).inc()
+    error = ApiError(
+        _STATUS[refused.limit],
+        _CODE[refused.limit],
+        refused.message,
+        {"limit": refused.limit},
+        headers={"Retry-After": str(refused.retry_after_s)},
+    )
+    if refused.limit in ("body_memory", "body_timeout"):
+        error.force_close()
+    return error
+
+
+@web.middleware
+async def limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give the request its share of body memory, and admit an operator's request only
+    within its rate and concurrency."""
+    app = request.app
+    hold = app[BODY_MEMORY].hold()
+    request[BODY_HOLD] = hold
+    try:
+        principal = await identify(request)
+        if principal is None or principal.scope is not Scope.OPERATOR:
+            return await handler(request)
+        profile = await app[PROFILES].get(app[POOL], principal.subject)
+        limiter = app[LIMITER]
+        share = limiter.share(
+            profile.rate_per_s if profile else None, profile.concurrency if profile else None
+        )
+        try:
+            limiter.admit(principal.subject, share)
+        except Refused as refused:
+            raise refusal(refused, principal.subject) from None
+        try:
+            return await handler(request)
+        finally:
+            limiter.release(principal.subject)
+    finally:
+        hold.release()
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes (else 413), held in the process's body
+    memory (else 503) and arriving in time (else 408)."""
+    limits = request.app[SETTINGS].limits
+    hold = request[BODY_HOLD]
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise too_large(limit)
+    try:
+        if declared:
+            hold.resize(declared)
+        pace = UploadPace(time.monotonic(), limits.body_timeout_s, limits.min_upload_bytes_per_s)
+        chunks, size = [], 0
+        while True:
+            wait_s = pace.deadline(size) - time.monotonic()
+            try:
+                if wait_s <= 0:
+                    raise TimeoutError
+                chunk = await asyncio.wait_for(request.content.readany(), wait_s)
+            except TimeoutError:
+                raise pace.refusal(size, time.monotonic()) from None
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            if size > hold.size:
+                hold.resize(size)
+            chunks.append(chunk)
+    except Refused as refused:
+        raise refusal(refused, _operator(request)) from None
+
+
+def hold_inflated(request: web.Request, size: int) -> None:
+    """The body now takes ``size`` bytes (decompressed), or 503 when that is too much."""
+    try:
+        request[BODY_HOLD].resize(size)
+    except Refused as refused:
+        raise refusal(refused, _operator(request)) from None
+
+
+def _operator(request: web.Request) -> str | None:
+    principal = request.get(PRINCIPAL)
+    return principal.subject if principal else None

@@ -1,0 +1,47 @@
+"""Mutual TLS for operators: the client certificate of the connection, checked against
+the SHA-256 fingerprints in the operator's profile.
+
+A certificate never authenticates alone: it is checked after the operator's key, as a
+second factor. An operator whose profile sets ``require_client_cert`` is refused without
+one of its certificates; any operator presenting a certificate that its profile does
+not list (when it lists any) is refused too, so a certificate issued to one operator
+cannot ride along with another operator's key.
+"""
+
+from __future__ import annotations
+
+from hashlib import sha256
+
+from aiohttp import web
+
+from gateway.codes import MessageCode
+from gateway.http.responses import ApiError
+from gateway.operators import Profile
+
+
+def peer_fingerprint(request: web.Request) -> str | None:
+    """SHA-256 (lower-case hex) of the client certificate the connection was made with;
+    None over plain HTTP or when the client sent none."""
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport else None
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+    return sha256(der).hexdigest() if der else None
+
+
+def check(request: web.Request, profile: Profile) -> None:
+    """403 ``certificate_refused`` unless the connection's certificate suits the profile."""
+    fingerprint = peer_fingerprint(request)
+    listed = profile.cert_fingerprints
+    if profile.require_client_cert and fingerprint not in listed:
+        what = "none was presented" if fingerprint is None else "this one is not listed"
+        raise ApiError(
+            403,
+            MessageCode.CERTIFICATE_REFUSED,
+            f"this operator must connect with one of its client certificates; {what}",
+        )
+    if fingerprint is not None and listed and fingerprint not in listed:
+        raise ApiError(
+            403,
+            MessageCode.CERTIFICATE_REFUSED,
+            "the client certificate is not one of this operator's",
+        )
