@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 
 import asyncpg
-from aiohttp import web
 
-from gateway import config
+from gateway import config, limits
 from gateway.embedded import database_url
+from gateway.http import site
 from gateway.http.app import create_app
 from gateway.logging import configure, get_logger
 from gateway.store.migrate import migrate
@@ -20,6 +21,13 @@ log = get_logger(__name__)
 def register(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="run the gateway (embedded PostgreSQL by default)")
     serve.add_argument("--listen", help="host:port (default 127.0.0.1:8080)")
+    serve.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    serve.add_argument(
+        "--client-ca",
+        type=Path,
+        help="verify operators' client certificates (mutual TLS) against this CA (PEM)",
+    )
     serve.set_defaults(run=run_serve)
     mig = commands.add_parser("migrate", help="apply database migrations and exit")
     mig.set_defaults(run=run_migrate)
@@ -37,26 +45,26 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     if args.listen:
         settings.listen = args.listen
+    settings.tls.cert = args.tls_cert or settings.tls.cert
+    settings.tls.key = args.tls_key or settings.tls.key
+    settings.tls.client_ca = args.client_ca or settings.tls.client_ca
     configure(settings.log_format, settings.log_level)
+    context = site.ssl_context(settings.tls)
+    limits.check(settings.limits, settings.workers)
     with database_url(settings) as url:
         applied = asyncio.run(_migrate(url))
         log.info(
             "starting",
             listen=settings.listen,
+            tls=context is not None,
+            client_ca=settings.tls.client_ca is not None,
             database="external" if settings.database_url else str(settings.embedded_dir),
             migrations_applied=applied,
             targets=[t.name for t in settings.targets],
         )
-        # run_app finishes in-flight requests on SIGINT/SIGTERM before returning; the
+        # site.run finishes in-flight requests on SIGINT/SIGTERM before returning; the
         # embedded server is stopped when the with-block exits.
-        web.run_app(
-            create_app(settings, url),
-            host=settings.host,
-            port=settings.port,
-            shutdown_timeout=30,
-            access_log=None,
-            print=None,
-        )
+        site.run(create_app(settings, url), settings, context)
         log.info("stopped")
     return 0
 
