@@ -180,3 +180,18 @@ async def test_deadletters_commands(
 
     bad = aedgw("deadletters", "list", "--since", "last week", database_url=database_url)
     assert bad.returncode == 2 and "since" in bad.stderr
+
+
+async def test_replays_are_in_the_audit_trail(
+    gateway: TestClient, pool: asyncpg.Pool, database_url: str
+) -> None:
+    key = await admin_key(pool)
+    body = b'{"target": "cbp", "code": "rejected"}'
+    assert (await gateway.post(REPLAY, data=body, headers=bearer(key))).status == 200
+    replayed = aedgw("deadletters", "replay", "--target", "eu", database_url=database_url)
+    assert replayed.returncode == 0, replayed.stderr
+    api, cli = await audit.entries(pool, action="deadletters.replay")
+    assert (api["actor"], api["source"], api["subject"]) == (key.split("_")[1], "127.0.0.1", "cbp")
+    assert api["details"] == {"target": "cbp", "code": "rejected", "replayed": 3, "superseded": 0}
+    assert cli["actor"] == audit.cli_actor().name and cli["subject"] == "eu"
+    assert cli["details"] == {"target": "eu", "replayed": 3, "superseded": 0}

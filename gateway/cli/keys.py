@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -82,7 +82,9 @@ def run_issue(args: argparse.Namespace) -> int:
         return 1
     key_id, key = issued
     print(key)
-    until = f", valid for {args.expires_in}" if args.expires_in else ""
+    until = ""
+    if args.expires_in:
+        until = f", valid until {(datetime.now(UTC) + args.expires_in).isoformat('T', 'minutes')}"
     print(
         f"issued {scope.value} key {key_id} for {subject}{until}; it is shown only once",
         file=sys.stderr,
