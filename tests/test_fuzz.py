@@ -185,3 +185,11 @@ def test_every_operation_survives_fuzzing_and_answers_as_documented(
         for method in item
     )
     assert operations["total"] == operations["tested"] == documented, operations
+
+
+async def test_a_method_a_resource_lacks_is_405_with_allow(client) -> None:
+    """What schemathesis found first: 405 came without Allow and as bad_request."""
+    response = await client.request("PATCH", "/v1/messages")
+    assert response.status == 405
+    assert response.headers["Allow"] == "POST"
+    assert (await response.json())["error"]["code"] == "method_not_allowed"
