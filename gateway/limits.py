@@ -38,24 +38,32 @@ class Refused(Exception):
 
 
 class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved up."""
+    """``rate`` tokens a second, at most ``burst`` saved up. Spending more than is there
+    leaves a debt that later calls wait out (dead-letter replays spend a chunk at once)."""
 
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, rate: float, burst: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = rate
         self.burst = burst
         self._clock = clock
         self._tokens = burst
         self._at = clock()
 
-    def take(self) -> float:
-        """Take one token: 0.0 when there was one, else the seconds until there is."""
+    def available(self) -> int:
+        """Whole tokens that may be spent now."""
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) / self.rate
+        return int(self._tokens)
+
+    def wait_s(self) -> float:
+        """Seconds until at least one token is there."""
+        return 0.0 if self.available() >= 1 else (1 - self._tokens) / self.rate
+
+    def spend(self, tokens: int) -> None:
+        self.available()
+        self._tokens -= tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +98,15 @@ class OperatorLimiter:
         bucket = self._buckets.get(operator)
         if bucket is None or bucket.rate != share.rate_per_s:
             burst = max(1.0, share.rate_per_s)
-            bucket = self._buckets[operator] = TokenBucket(share.rate_per_s, burst, self._clock)
-        wait_s = bucket.take()
-        if wait_s:
+            bucket = TokenBucket(share.rate_per_s, burst, clock=self._clock)
+            self._buckets[operator] = bucket
+        if bucket.available() < 1:
             raise Refused(
                 "rate",
                 f"over {share.rate_per_s * self._workers:g} requests per second",
-                math.ceil(wait_s),
+                math.ceil(bucket.wait_s()),
             )
+        bucket.spend(1)
         if self._in_flight.get(operator, 0) >= share.concurrency:
             raise Refused(
                 "concurrency",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -40,7 +39,7 @@ from gateway.keys import Scope
 from gateway.operators import Profile
 from gateway.store import create_pool
 from tests.conftest import FIXTURES, TEMPLATE, with_database
-from tests.test_serve import free_port
+from tests.test_serve import free_port, wait_ready
 
 SPEC = Path(__file__).resolve().parent.parent / "openapi.yaml"
 SEED = 20261128
@@ -105,7 +104,7 @@ def live(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, server, log)
+        wait_ready(url, server)
         batch = (FIXTURES / "alpha" / "v11-batch-3.xml").read_bytes()
         call(url, "POST", "/v1/messages", operator_key, batch, "application/xml")
         decision = {"item_id": "CP471820937GB", "code": "HOLD", "reference": "R-1"}
@@ -114,18 +113,6 @@ def live(
     finally:
         server.terminate()
         server.wait(timeout=60)
-
-
-def wait_ready(url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2):
-                return
-        except OSError:
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the gateway did not come up"
-            time.sleep(0.3)
 
 
 def call(url: str, method: str, path: str, key: str, body: bytes, media: str = "") -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ import orjson
 import pytest
 from lxml import etree
 
-from gateway.logging import configure
 from tests.conftest import FIXTURES, bearer
 
 AED_ERROR = "{urn:aed-gateway:error:1}"
@@ -196,22 +194,14 @@ def error_code(status: int, content_type: str, body: bytes) -> str | None:
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f"{f.operator}-{f.fixture}")
 async def test_hostile_documents_get_a_4xx_or_reach_item_processing(
-    client, add_operator, pool: asyncpg.Pool, fmt: Format
+    client, add_operator, pool: asyncpg.Pool, fmt: Format, json_logs: io.StringIO
 ) -> None:
     key = await add_operator(fmt.operator)
-    logs = io.StringIO()
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    configure("json", "info")
-    root.handlers[0].setStream(logs)
-    try:
-        await run_corpus(client, key, pool, fmt)
-    finally:
-        root.handlers[:], _ = saved
-        root.setLevel(saved[1])
-    lines = [orjson.loads(line) for line in logs.getvalue().splitlines()]  # each one JSON
+    await run_corpus(client, key, pool, fmt)
+    text = json_logs.getvalue()
+    lines = [orjson.loads(line) for line in text.splitlines()]  # each one JSON
     assert not [line for line in lines if line.get("event") == "forged"]
-    assert "DROP TABLE" not in logs.getvalue() and "Eve" not in logs.getvalue()
+    assert "DROP TABLE" not in text and "Eve" not in text
 
 
 async def run_corpus(client, key: str, pool: asyncpg.Pool, fmt: Format) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -13,7 +12,6 @@ import orjson
 
 from gateway import audit, keys
 from gateway.keys import Scope
-from gateway.logging import configure
 from tests.conftest import bearer
 from tests.test_cli import aedgw
 
@@ -88,29 +86,20 @@ async def test_last_use_is_written_at_most_once_a_minute(client, add_operator, p
 
 
 async def test_keys_about_to_expire_are_logged_and_measured(
-    make_client, add_operator, pool: asyncpg.Pool
+    make_client, add_operator, pool: asyncpg.Pool, json_logs: io.StringIO
 ) -> None:
     await add_operator("alpha")
     actor = audit.cli_actor()
     async with pool.acquire() as conn:
         soon, _ = await keys.issue(conn, Scope.OPERATOR, "alpha", actor, timedelta(days=3))
         later, _ = await keys.issue(conn, Scope.OPERATOR, "alpha", actor, timedelta(days=60))
-    stream = io.StringIO()
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    configure("json", "info")
-    root.handlers[0].setStream(stream)
-    try:
-        client = await make_client(key_expiry_warning_days=14.0)  # checks when it starts
-        for _ in range(100):
-            if "key_expiring" in stream.getvalue():
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        root.handlers[:], _ = saved
-        root.setLevel(saved[1])
+    client = await make_client(key_expiry_warning_days=14.0)  # checks when it starts
+    for _ in range(100):
+        if "key_expiring" in json_logs.getvalue():
+            break
+        await asyncio.sleep(0.05)
     warnings = [
-        line for line in map(orjson.loads, stream.getvalue().splitlines())
+        line for line in map(orjson.loads, json_logs.getvalue().splitlines())
         if line["event"] == "key_expiring"
     ]
     assert [w["key_id"] for w in warnings] == [soon]

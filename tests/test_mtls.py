@@ -9,7 +9,6 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway import audit, keys, operators
+from gateway import audit, config, keys, operators
 from gateway.config import Settings, Tls
 from gateway.http import site
 from gateway.http.app import create_app
@@ -34,7 +33,7 @@ from gateway.keys import Scope
 from gateway.operators import normalise_fingerprint
 from tests.conftest import bearer
 from tests.test_cli import aedgw
-from tests.test_serve import free_port
+from tests.test_serve import free_port, wait_ready
 
 
 @dataclass
@@ -274,17 +273,7 @@ def test_aedgw_serve_over_https_with_client_certificates(tmp_path: Path, pki: Pk
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                url = f"https://127.0.0.1:{port}/readyz"
-                with urllib.request.urlopen(url, timeout=2, context=pki.client(pki.alpha)) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "the gateway did not come up"
-                time.sleep(0.3)
+        wait_ready(f"https://127.0.0.1:{port}", server, pki.client(pki.alpha))
         with pytest.raises(OSError):  # plain HTTP is not served
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
     finally:
@@ -299,3 +288,12 @@ def test_tls_settings_that_cannot_work_are_one_line(tmp_path: Path, pki: Pki) ->
     assert missing.returncode == 2 and "tls.cert and tls.key go together" in missing.stderr
     wrong = aedgw("serve", "--tls-cert", str(pki.server.cert), "--tls-key", str(tmp_path / "no"))
     assert wrong.returncode == 2 and wrong.stderr.startswith("aedgw: configuration: tls:")
+
+
+def test_tls_settings_come_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    file = tmp_path / "aedgw.toml"
+    file.write_text('[tls]\ncert = "/etc/aedgw/gw.pem"\nkey = "/etc/aedgw/gw.key"\n')
+    settings = config.load(file, {"AEDGW_TLS__CLIENT_CA": "/etc/aedgw/ca.pem"})
+    assert settings.tls == Tls(
+        Path("/etc/aedgw/gw.pem"), Path("/etc/aedgw/gw.key"), Path("/etc/aedgw/ca.pem")
+    )

@@ -9,7 +9,6 @@ tokens; the admin API answers 429 with Retry-After when the bucket is empty.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from gateway import audit
 from gateway.audit import Actor
 from gateway.canonical import format_time
 from gateway.delivery.outbox import State
+from gateway.limits import TokenBucket
 from gateway.store import Q, in_transaction
 
 COLUMNS = ("id", "target", "operator", "item_id", "record_id", "revision", "attempts",
@@ -146,30 +146,6 @@ def to_dict(row: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
-class ReplayBudget:
+class ReplayBudget(TokenBucket):
     """A token bucket over replayed rows: ``rate`` rows per second, at most ``burst``
-    at once. Spending more than is there leaves a debt that later calls wait out."""
-
-    def __init__(
-        self, rate: float, burst: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._tokens = burst
-        self._at = clock()
-
-    def available(self) -> int:
-        """Whole rows that may be replayed now."""
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        return int(self._tokens)
-
-    def wait_s(self) -> float:
-        """Seconds until at least one row may be replayed."""
-        return 0.0 if self.available() >= 1 else (1 - self._tokens) / self.rate
-
-    def spend(self, rows: int) -> None:
-        self.available()
-        self._tokens -= rows
+    at once."""

@@ -11,6 +11,7 @@ from gateway.http.state import KEYS, POOL, PRINCIPAL, PROFILES
 from gateway.keys import Principal, Scope
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="aedgw"'}
+_IDENTIFIED = web.RequestKey("identified", bool)
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -19,10 +20,11 @@ def _bearer(request: web.Request) -> str | None:
 
 
 async def identify(request: web.Request) -> Principal | None:
-    """The principal of a good bearer key, remembered for the request; None without one
+    """The principal of a good bearer key, looked up once per request; None without one
     (the limits middleware needs to know the operator before the handler runs)."""
-    if PRINCIPAL in request:
-        return request[PRINCIPAL]
+    if _IDENTIFIED in request:
+        return request.get(PRINCIPAL)
+    request[_IDENTIFIED] = True
     token = _bearer(request)
     principal = await request.app[KEYS].verify(request.app[POOL], token) if token else None
     if principal is not None:
