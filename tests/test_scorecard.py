@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
-from gateway import rollups, scorecard
+from gateway import audit, keys, rollups, scorecard
+from gateway.keys import Scope
 from gateway.scorecard import Period
 from tests import scorecard_case as case
 from tests.conftest import bearer
+from tests.test_cli import aedgw
 
 JSON = {"Content-Type": "application/json"}
 
@@ -176,3 +179,79 @@ def test_periods() -> None:
         Period.parse("yesterday", None, today)
     with pytest.raises(ValueError, match="after until"):
         Period.parse("2026-12-05", "2026-12-01", today)
+
+
+async def test_scorecard_over_http(client, add_operator, pool) -> None:
+    key = await add_operator("gamma")
+    other = await add_operator("alpha")
+    await send_case(client, key)
+    async with pool.acquire() as conn:
+        _, admin = await keys.issue(conn, Scope.ADMIN, "ops")
+
+    response = await client.get("/v1/admin/scorecard", headers=bearer(admin))
+    assert response.status == 200
+    body = await response.json()
+    assert [c["operator"] for c in body["scorecards"]] == ["alpha", "gamma"]
+    gamma = body["scorecards"][1]
+    assert gamma["counts"] == case.COUNTS
+
+    response = await client.get("/v1/scorecard", headers=bearer(key))
+    assert response.status == 200
+    assert (await response.json())["counts"] == case.COUNTS
+    response = await client.get("/v1/scorecard", headers=bearer(other))
+    assert (await response.json())["counts"]["records"] == 0, "an operator sees its own only"
+
+    for path, who, status in [
+        ("/v1/admin/scorecard?operator=nobody", admin, 404),
+        ("/v1/admin/scorecard?since=last-week", admin, 400),
+        ("/v1/admin/scorecard?since=2026-12-02&until=2026-12-01", admin, 400),
+        ("/v1/admin/scorecard?colour=blue", admin, 400),
+        ("/v1/scorecard?operator=gamma", other, 400),
+        ("/v1/admin/scorecard", key, 403),
+        ("/v1/scorecard", admin, 403),
+    ]:
+        response = await client.get(path, headers=bearer(who))
+        assert response.status == status, path
+        assert (await response.json())["error"]["code"]
+
+
+async def test_scorecard_and_targets_commands(client, add_operator, database_url, pool) -> None:
+    key = await add_operator("gamma")
+    await send_case(client, key)
+    done = aedgw("operators", "targets", "set", "gamma", "hs_code_share=90%",
+                 "rejected_share=0.1", database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    listed = aedgw("operators", "targets", "list", "gamma", "--json", database_url=database_url)
+    assert {r["measure"]: r["value"] for r in orjson.loads(listed.stdout)} == {
+        "hs_code_share": 0.9, "rejected_share": 0.1}
+    entries = await audit.entries(pool, action="operators.targets")
+    assert entries[-1]["subject"] == "gamma"
+
+    shown = aedgw("scorecard", "--operator", "gamma", "--json", database_url=database_url)
+    assert shown.returncode == 0, shown.stderr
+    [card] = orjson.loads(shown.stdout)
+    m = by_name(card)
+    assert m["hs_code_share"]["target"] == 0.9 and m["hs_code_share"]["meets_target"] is False
+    assert m["rejected_share"]["meets_target"] is False  # 20 % rejected, target 10 %
+    table = aedgw("scorecard", database_url=database_url)
+    assert table.returncode == 0 and "83.3 %" in table.stdout and "NO" in table.stdout
+
+    baseline = aedgw("operators", "baseline", "set", "gamma", "--from", "2026-01-01",
+                     "--to", "2026-01-30", database_url=database_url)
+    assert baseline.returncode == 0, baseline.stderr
+    [card] = orjson.loads(aedgw("scorecard", "--operator", "gamma", "--json",
+                                database_url=database_url).stdout)
+    assert card["baseline"] == {"from": "2026-01-01", "to": "2026-01-30"}
+
+    for args, says in [
+        (("scorecard", "--operator", "nobody"), "no operator 'nobody'"),
+        (("scorecard", "--since", "monday"), "not a date"),
+        (("operators", "targets", "set", "gamma", "hs_code_share"), "MEASURE=VALUE"),
+        (("operators", "targets", "set", "gamma", "speed=1"), "unknown measure"),
+        (("operators", "targets", "set", "nobody", "late_share=0.1"), "no operator"),
+        (("operators", "baseline", "set", "gamma", "--from", "2026-02-01", "--to", "2026-01-01"),
+         "after"),
+    ]:
+        failed = aedgw(*args, database_url=database_url)
+        assert failed.returncode != 0 and says in failed.stderr, (args, failed.stderr)
+        assert "Traceback" not in failed.stderr

@@ -11,13 +11,14 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from adapters.registry import default_registry
+from gateway import rollups
 from gateway.codes import MessageCode
 from gateway.config import Settings
 from gateway.decisions import OUTCOMES_CHANNEL
 from gateway.delivery.callbacks import Callbacks
 from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
-from gateway.http import admin, decisions, messages, records
+from gateway.http import admin, decisions, messages, records, scorecard
 from gateway.http.responses import ApiError, json_response
 from gateway.http.state import (
     DATABASE_URL,
@@ -129,6 +130,12 @@ async def _callbacks(app: web.Application) -> AsyncIterator[None]:
     await callbacks.stop()
 
 
+async def _rollups(app: web.Application) -> AsyncIterator[None]:
+    """The scorecard's daily rollups, refreshed in the background (gateway/rollups.py)."""
+    async with rollups.running(app[POOL], app[SETTINGS].scorecard.rollup_interval_s):
+        yield
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -159,10 +166,12 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_delivery)
     app.cleanup_ctx.append(_callbacks)
+    app.cleanup_ctx.append(_rollups)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
     app.add_routes(decisions.routes)
     app.add_routes(admin.routes)
+    app.add_routes(scorecard.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", make_aiohttp_handler())
