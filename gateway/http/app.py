@@ -18,7 +18,7 @@ from gateway.decisions import OUTCOMES_CHANNEL
 from gateway.delivery.callbacks import Callbacks
 from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
-from gateway.http import admin, decisions, messages, records, scorecard
+from gateway.http import admin, console, decisions, messages, records, scorecard
 from gateway.http.responses import ApiError, json_response
 from gateway.http.state import (
     DATABASE_URL,
@@ -172,6 +172,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.add_routes(decisions.routes)
     app.add_routes(admin.routes)
     app.add_routes(scorecard.routes)
+    app.add_routes(console.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", make_aiohttp_handler())
