@@ -4,8 +4,13 @@ database, and replay recorded in the audit trail."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import signal
+import sys
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -136,3 +141,36 @@ async def test_the_console_never_takes_a_key_in_the_url(scene: Scene) -> None:
 async def test_the_stylesheet_is_served(scene: Scene) -> None:
     response = await scene.client.get("/console/console.css")
     assert response.status == 200 and response.content_type == "text/css"
+
+
+async def test_demo_serves_the_console_with_its_key(database_url: str) -> None:
+    """``aedgw demo`` prints the console's URL and an admin key, and serves until Ctrl-C."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AEDGW_")}
+    env["AEDGW_DATABASE_URL"] = database_url
+    demo = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "demo", "--fail-rate", "0", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    found: dict[str, str] = {}
+    try:
+        assert demo.stdout is not None
+        while "admin key" not in found:
+            line = (await asyncio.wait_for(demo.stdout.readline(), 240)).decode()
+            assert line, "the demo ended before printing the console's key"
+            for name in ("console", "admin key"):
+                if line.startswith(name + " "):
+                    found[name] = line.removeprefix(name).strip()
+        url = found["console"]
+        jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1, as a browser keeps them
+        async with aiohttp.ClientSession(cookie_jar=jar) as session:
+            form = await session.get(url + "/login")
+            token = csrf_of(await form.text())
+            page = await session.post(url + "/login",
+                                      data={"csrf": token, "key": found["admin key"]})
+            html = await page.text()
+            assert page.status == 200 and 'data-operator="epsilon"' in html
+            dead = await (await session.get(url + "/deadletters")).text()
+            assert '<b id="dead-count">2</b>' in dead  # the two items the receiver refuses
+    finally:
+        demo.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(demo.wait(), 60) == 0
