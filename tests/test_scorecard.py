@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import jsonschema
 import orjson
 import pytest
 
@@ -15,6 +16,7 @@ from gateway.scorecard import Period
 from tests import scorecard_case as case
 from tests.conftest import bearer
 from tests.test_cli import aedgw
+from tests.test_openapi import SPEC
 
 JSON = {"Content-Type": "application/json"}
 
@@ -194,6 +196,9 @@ async def test_scorecard_over_http(client, add_operator, pool) -> None:
     assert [c["operator"] for c in body["scorecards"]] == ["alpha", "gamma"]
     gamma = body["scorecards"][1]
     assert gamma["counts"] == case.COUNTS
+    schema = {"$ref": "#/components/schemas/Scorecard", "components": SPEC["components"]}
+    for card in body["scorecards"]:
+        jsonschema.validate(card, schema, cls=jsonschema.Draft202012Validator)
 
     response = await client.get("/v1/scorecard", headers=bearer(key))
     assert response.status == 200
