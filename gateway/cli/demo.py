@@ -5,14 +5,15 @@ AEDGW_DATABASE_URL), a local targeting receiver that fails now and then (``--fai
 and refuses a few items for good (dead letters to look at), registers the five partner
 operators, replays every fixture over HTTP with a progress bar, posts a few customs
 decisions, waits for delivery to drain and prints what happened per operator. Then it
-prints the console's URL and a demo admin key and serves until Ctrl-C (``--no-wait``:
-stop at once).
+prints the console's URL and a demo admin key and serves until Ctrl-C or SIGTERM
+(``--no-wait``: stop at once).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import time
 from collections import Counter
@@ -113,7 +114,9 @@ async def _demo(url: str, args: argparse.Namespace, console: Console) -> None:
         if not args.no_wait:
             print("paste the key into the console's login form; Ctrl-C stops the demo",
                   flush=True)
-            await asyncio.Event().wait()
+            stop = asyncio.Event()
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+            await stop.wait()
     finally:
         await gateway_runner.cleanup()
         await receiver_runner.cleanup()
