@@ -167,11 +167,18 @@ class Period:
         return {"from": self.first.isoformat(), "to": self.last.isoformat()}
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+"""Days a period may name (the weekly trend reaches weeks back from its end)."""
+
+
 def _date(name: str, text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{name} is not a date (YYYY-MM-DD): {text!r}") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"{name} is a day from {FIRST_YEAR} to {LAST_YEAR}")
+    return day
 
 
 def parse_target(measure: str, text: str) -> float:

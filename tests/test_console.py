@@ -174,3 +174,11 @@ async def test_demo_serves_the_console_with_its_key(database_url: str) -> None:
     finally:
         demo.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(demo.wait(), 60) == 0
+
+
+async def test_forms_that_are_not_forms_are_refused(scene: Scene) -> None:
+    for headers, body in [({"Content-Type": "multipart/form-data"}, b"--x\r\n"),
+                          ({"Content-Type": "application/json"}, b'{"key": "k"}'),
+                          ({"Content-Type": "application/x-www-form-urlencoded"}, b"%%%=&&")]:
+        response = await scene.client.post("/console/login", data=body, headers=headers)
+        assert response.status == 403, (headers, response.status)

@@ -181,6 +181,8 @@ def test_periods() -> None:
         Period.parse("yesterday", None, today)
     with pytest.raises(ValueError, match="after until"):
         Period.parse("2026-12-05", "2026-12-01", today)
+    with pytest.raises(ValueError, match="from 1970 to 2999"):
+        Period.parse(None, "0001-01-07", today)
 
 
 async def test_scorecard_over_http(client, add_operator, pool) -> None:

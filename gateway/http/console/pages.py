@@ -9,7 +9,7 @@ render a template. Replays go to the audit trail in the transaction that replays
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
 from importlib.resources import files
@@ -99,13 +99,22 @@ def form_page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResp
         session = await sessions.current(request)
         if session is None:
             raise web.HTTPSeeOther("/console/login")
-        form = await request.post()
+        form = await _form(request)
         if not sessions.form_genuine(session, str(form.get("csrf", ""))):
             return render("error.html", 403, session=None,
                           message="This form is stale or was not sent from the console.")
         return await handler(request, session)
 
     return guarded
+
+
+async def _form(request: web.Request) -> Mapping[str, Any]:
+    """The posted form; a body that is no form (or a broken one) is an empty form, which
+    every handler refuses for its missing CSRF token."""
+    try:
+        return await request.post()
+    except ValueError:
+        return {}
 
 
 @routes.get("/console")
@@ -133,7 +142,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/console/login")
 async def login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await _form(request)
     if not sessions.login_form_genuine(request, str(form.get("csrf", ""))):
         return _login(request, 403, "The form expired; please try again.")
     principal = await sessions.admin_of(request, str(form.get("key", "")))
@@ -262,7 +271,7 @@ async def _deadletters(
 @routes.post("/console/deadletters/replay")
 @form_page
 async def replay(request: web.Request, session: Session) -> web.StreamResponse:
-    form = await request.post()
+    form = await _form(request)
     values = {k: str(form.get(k, "")) for k in FILTERS}
     try:
         filters = Filters.parse(values)
