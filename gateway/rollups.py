@@ -39,10 +39,12 @@ def today(now: datetime | None = None) -> date:
     return (now or datetime.now(UTC)).astimezone(UTC).date()
 
 
-async def ensure(pool: asyncpg.Pool, through: date, *, max_age_s: float = 0.0) -> None:
+async def ensure(pool: asyncpg.Pool, through: date, *, max_age_s: float = 0.0) -> date | None:
     """Make sure every day up to ``through`` has rollups. Days that are over get final
-    rollups once (the purge calls this before deleting a day's data); later days are
-    recomputed unless all were computed less than ``max_age_s`` ago."""
+    rollups once; later days (today) are recomputed unless all were computed less than
+    ``max_age_s`` ago. Returns the last day whose rollups are final (None before any
+    data): the purge calls this and deletes no data of a later day, whose rollups a
+    refresh would recompute from what is left."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(Q.lock_rollups)
@@ -50,17 +52,20 @@ async def ensure(pool: asyncpg.Pool, through: date, *, max_age_s: float = 0.0) -
         if done is None:
             first = await conn.fetchval(Q.rollups_first_day)
             if first is None:
-                return  # no operator yet, nothing to roll up
-            done = first.date() - timedelta(days=1)
+                return None  # no operator yet, nothing to roll up
+            done = first.date() - timedelta(days=1)  # nothing before the first day
+            await conn.execute(Q.set_rollups_final_through, done)
         final = min(through, last_final_day(now))
-        await _compute(conn, done + timedelta(days=1), final, final=True)
         if final > done:
+            await _compute(conn, done + timedelta(days=1), final, final=True)
             await conn.execute(Q.set_rollups_final_through, final)
-        partial = max(done, final) + timedelta(days=1)
+            done = final
+        partial = done + timedelta(days=1)
         if partial <= through and not (
             max_age_s > 0 and await conn.fetchval(Q.rollups_fresh, partial, max_age_s)
         ):
             await _compute(conn, partial, through, final=False)
+    return done
 
 
 async def _compute(conn: asyncpg.Connection, first: date, last: date, *, final: bool) -> None:

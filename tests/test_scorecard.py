@@ -123,7 +123,8 @@ async def test_final_rollups_outlive_the_data(client, add_operator, pool) -> Non
     first = await send(client, key, case.message_a())
     await backdate(pool, first["message_id"], 3)
     day = rollups.today() - timedelta(days=3)
-    await rollups.ensure(pool, day)
+    assert await rollups.ensure(pool, day) == day, "the day is final: its data may go"
+    assert await rollups.ensure(pool, rollups.today()) < rollups.today(), "today is not"
     row = await pool.fetchrow("SELECT final, records FROM daily_rollups WHERE day = $1", day)
     assert row["final"] and row["records"] == 3
     async with pool.acquire() as conn, conn.transaction():

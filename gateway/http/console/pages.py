@@ -92,20 +92,18 @@ def page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]
 
 
 def form_page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """A form POST: a live session and its CSRF token, or a 403."""
+    """A form POST: a page whose form carries the session's CSRF token, or a 403."""
 
+    @page
     @wraps(handler)
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        session = await sessions.current(request)
-        if session is None:
-            raise web.HTTPSeeOther("/console/login")
+    async def checked(request: web.Request, session: Session) -> web.StreamResponse:
         form = await _form(request)
         if not sessions.form_genuine(session, str(form.get("csrf", ""))):
             return render("error.html", 403, session=None,
                           message="This form is stale or was not sent from the console.")
         return await handler(request, session)
 
-    return guarded
+    return checked
 
 
 async def _form(request: web.Request) -> Mapping[str, Any]:
