@@ -142,7 +142,7 @@ async def test_replay_supersedes_a_revision_that_would_overtake(
     key = await add_operator("alpha")
     await post(gateway, key, alpha_message(100, revised=True))  # revision 2, pending
     result = await deadletters.replay(
-        pool, Filters(target="cbp", code="rejected"), 100, audit.cli_actor()
+        pool, Filters(target="cbp", code="rejected"), 100, audit.cli_actor(), "cli"
     )
     assert (result.replayed, result.superseded) == (0, 3)
     assert await deadletters.count(pool, Filters(target="cbp")) == 3
@@ -192,6 +192,8 @@ async def test_replays_are_in_the_audit_trail(
     assert replayed.returncode == 0, replayed.stderr
     api, cli = await audit.entries(pool, action="deadletters.replay")
     assert (api["actor"], api["source"], api["subject"]) == (key.split("_")[1], "127.0.0.1", "cbp")
-    assert api["details"] == {"target": "cbp", "code": "rejected", "replayed": 3, "superseded": 0}
+    assert api["details"] == {"via": "api", "filters": {"target": "cbp", "code": "rejected"},
+                              "replayed": 3, "superseded": 0}
     assert cli["actor"] == audit.cli_actor().name and cli["subject"] == "eu"
-    assert cli["details"] == {"target": "eu", "replayed": 3, "superseded": 0}
+    assert cli["details"] == {"via": "cli", "filters": {"target": "eu"}, "replayed": 3,
+                              "superseded": 0}

@@ -20,6 +20,7 @@ from gateway.cli import (
     keys,
     operators,
     receiver,
+    scorecard,
     serve,
     translate,
 )
@@ -35,6 +36,7 @@ COMMAND_GROUPS = (
     receiver,
     bench,
     demo,
+    scorecard,
     audit,
 )
 

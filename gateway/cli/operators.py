@@ -13,7 +13,7 @@ import asyncpg
 
 from adapters.registry import default_registry
 from gateway import audit, operators
-from gateway.cli import database
+from gateway.cli import database, scorecard
 from gateway.cli.output import emit
 from gateway.operators import (
     OperatorExists,
@@ -67,6 +67,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     dis = sub.add_parser("disable", help="refuse an operator's keys from now on")
     dis.add_argument("code")
     dis.set_defaults(run=run_disable)
+    scorecard.register_operator_actions(sub)
     put = sub.add_parser(
         "set", help="change an operator's limits and client certificates (no restart)"
     )

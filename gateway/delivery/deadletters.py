@@ -96,17 +96,19 @@ async def list_dead(
     return [to_dict(row) for row in rows]
 
 
-async def replay(pool: asyncpg.Pool, filters: Filters, limit: int, actor: Actor) -> Replayed:
+async def replay(
+    pool: asyncpg.Pool, filters: Filters, limit: int, actor: Actor, via: str
+) -> Replayed:
     """Up to ``limit`` matching dead letters back to their queue, oldest first; the
-    replay is in the audit trail, committed with it."""
+    replay is in the audit trail (``via``: api, cli or console), committed with it."""
 
     async def work(conn: asyncpg.Connection) -> Replayed:
         rows = await conn.fetch(Q.replay_dead_letters, *filters.args(), limit)
         superseded = sum(1 for r in rows if r["state"] == State.SUPERSEDED)
         done = Replayed(len(rows) - superseded, superseded)
-        if rows:
-            details = {**filters.as_dict(), "replayed": done.replayed, "superseded": superseded}
-            await audit.record(conn, actor, "deadletters.replay", filters.target, details)
+        details = {"via": via, "filters": filters.as_dict(), "replayed": done.replayed,
+                   "superseded": superseded}
+        await audit.record(conn, actor, "deadletters.replay", filters.target, details)
         return done
 
     return await in_transaction(pool, work)
@@ -123,7 +125,7 @@ async def replay_paced(
         if allowed < 1:
             await asyncio.sleep(budget.wait_s())
             continue
-        chunk = await replay(pool, filters, allowed, actor)
+        chunk = await replay(pool, filters, allowed, actor, "cli")
         budget.spend(chunk.rows)
         replayed += chunk.replayed
         superseded += chunk.superseded

@@ -80,7 +80,7 @@ async def replay_dead_letters(request: web.Request) -> web.Response:
         )
     pool = request.app[POOL]
     actor = audit.Actor(principal.key_id, request.remote)
-    result = await deadletters.replay(pool, filters, allowed, actor)
+    result = await deadletters.replay(pool, filters, allowed, actor, "api")
     budget.spend(result.rows)
     return json_response({
         "replayed": result.replayed,
