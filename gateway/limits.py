@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from gateway.config import ConfigError, Limits
 
@@ -27,10 +28,20 @@ OVERLOADED_RETRY_S = 2
 """Retry-After of a 503 overloaded: bodies in memory are usually gone within seconds."""
 
 
+class Limit(StrEnum):
+    """Which limit refused a request (the ``limit`` of the error's details and metric)."""
+
+    RATE = "rate"
+    CONCURRENCY = "concurrency"
+    BODY_MEMORY = "body_memory"
+    BODY_TIMEOUT = "body_timeout"
+    CONNECTIONS = "connections"
+
+
 class Refused(Exception):
     """A request over a limit: ``limit`` names which, ``retry_after_s`` when to resend."""
 
-    def __init__(self, limit: str, message: str, retry_after_s: int) -> None:
+    def __init__(self, limit: Limit, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.limit = limit
         self.message = message
@@ -102,14 +113,14 @@ class OperatorLimiter:
             self._buckets[operator] = bucket
         if bucket.available() < 1:
             raise Refused(
-                "rate",
+                Limit.RATE,
                 f"over {share.rate_per_s * self._workers:g} requests per second",
                 math.ceil(bucket.wait_s()),
             )
         bucket.spend(1)
         if self._in_flight.get(operator, 0) >= share.concurrency:
             raise Refused(
-                "concurrency",
+                Limit.CONCURRENCY,
                 f"over {share.concurrency * self._workers} requests in flight",
                 1,
             )
@@ -143,7 +154,7 @@ class BodyHold:
         memory = self._memory
         if size > self.size and memory.held + size - self.size > memory.capacity:
             raise Refused(
-                "body_memory",
+                Limit.BODY_MEMORY,
                 "the gateway holds too much request data now; resend later",
                 OVERLOADED_RETRY_S,
             )
@@ -172,7 +183,7 @@ class UploadPace:
             why = f"the body took over {self.timeout_s:g} s"
         else:
             why = f"the body arrived slower than {self.min_bytes_per_s:g} bytes/s"
-        return Refused("body_timeout", f"{why} ({received} bytes received)", 1)
+        return Refused(Limit.BODY_TIMEOUT, f"{why} ({received} bytes received)", 1)
 
 
 def check(limits: Limits, workers: int) -> None:

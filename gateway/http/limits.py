@@ -16,18 +16,17 @@ from gateway.http.auth import identify
 from gateway.http.responses import ApiError
 from gateway.http.state import BODY_MEMORY, LIMITER, POOL, PRINCIPAL, PROFILES, SETTINGS
 from gateway.keys import Scope
-from gateway.limits import BodyHold, Refused, UploadPace
+from gateway.limits import BodyHold, Limit, Refused, UploadPace
 from gateway.metrics import REQUESTS_LIMITED
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY_HOLD = web.RequestKey("body_hold", BodyHold)
 
-_STATUS = {"rate": 429, "concurrency": 429, "body_memory": 503, "body_timeout": 408}
-_CODE = {
-    "rate": MessageCode.RATE_LIMITED,
-    "concurrency": MessageCode.RATE_LIMITED,
-    "body_memory": MessageCode.OVERLOADED,
-    "body_timeout": MessageCode.REQUEST_TIMEOUT,
+_ANSWERS = {
+    Limit.RATE: (429, MessageCode.RATE_LIMITED),
+    Limit.CONCURRENCY: (429, MessageCode.RATE_LIMITED),
+    Limit.BODY_MEMORY: (503, MessageCode.OVERLOADED),
+    Limit.BODY_TIMEOUT: (408, MessageCode.REQUEST_TIMEOUT),
 }
 
 
@@ -35,14 +34,15 @@ def refusal(refused: Refused, operator: str | None) -> ApiError:
     """The HTTP answer to a limit; the connection closes after it when a body may be
     left unread, so that nothing more of it is waited for."""
     REQUESTS_LIMITED.labels(operator or "", refused.limit).inc()
+    status, code = _ANSWERS[refused.limit]
     error = ApiError(
-        _STATUS[refused.limit],
-        _CODE[refused.limit],
+        status,
+        code,
         refused.message,
-        {"limit": refused.limit},
+        {"limit": refused.limit.value},
         headers={"Retry-After": str(refused.retry_after_s)},
     )
-    if refused.limit in ("body_memory", "body_timeout"):
+    if refused.limit in (Limit.BODY_MEMORY, Limit.BODY_TIMEOUT):
         error.force_close()
     return error
 

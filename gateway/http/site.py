@@ -20,7 +20,7 @@ from aiohttp import web
 
 from gateway.codes import MessageCode
 from gateway.config import ConfigError, Settings, Tls
-from gateway.limits import OVERLOADED_RETRY_S
+from gateway.limits import OVERLOADED_RETRY_S, Limit
 from gateway.metrics import REQUESTS_LIMITED
 
 SHUTDOWN_TIMEOUT_S = 30.0
@@ -62,7 +62,7 @@ class _Refusal(asyncio.Protocol):
             "error": {
                 "code": MessageCode.OVERLOADED.value,
                 "message": "too many open connections; resend later",
-                "details": {"limit": "connections"},
+                "details": {"limit": Limit.CONNECTIONS.value},
             }
         }
     )
@@ -98,7 +98,7 @@ class ConnectionCap:
 
     def __call__(self) -> asyncio.Protocol:
         if len(self._server.connections) >= self._most:
-            REQUESTS_LIMITED.labels("", "connections").inc()
+            REQUESTS_LIMITED.labels("", Limit.CONNECTIONS).inc()
             return _Refusal()
         return self._server()
 
