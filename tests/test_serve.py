@@ -31,8 +31,8 @@ def wait_ready(
                 assert r.status == 200
                 return
         except OSError:
-            output = server.stdout.read() if server.stdout else ""
-            assert server.poll() is None, output
+            if server.poll() is not None:  # it exited: its output says why
+                raise AssertionError(server.stdout.read() if server.stdout else "") from None
             assert time.monotonic() < deadline, "the gateway did not come up"
             time.sleep(0.3)
 
