@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -42,31 +42,41 @@ def text(value: object) -> str | None:
     return cleaned or None
 
 
-_DOT_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-_COMMA_DECIMAL = re.compile(r"[+-]?(\d+(,\d*)?|,\d+)")
-
-
 def decimal(value: Raw | None, *, comma: bool = False) -> Decimal | None:
     """A decimal number; ``comma=True`` reads "25,50" (and refuses "25.50", which would be
     ambiguous with a thousands separator). No thousands separators, no exponents."""
+    if value.__class__ is str:
+        other = "." if comma else ","  # the separator this value must not use
+        text = value.replace(",", ".", 1) if comma else value
+        try:  # Decimal reads more than we accept (exponents, NaN, "_", other digits)
+            number = Decimal(text)
+        except InvalidOperation:
+            number = None
+        if (
+            number is not None
+            and number.is_finite()
+            and text.isascii()
+            and not ("e" in text or "E" in text or "_" in text)
+            and other not in value
+        ):
+            return number
+        if not value.strip():
+            return None
+        separator = "a decimal comma" if comma else "a decimal point"
+        raise ConversionError(f"{value!r} is not a decimal number with {separator}", value)
     if value is None or isinstance(value, Decimal):
         return value
     if isinstance(value, bool):
         raise ConversionError(f"{value!r} is not a number", value)
     if isinstance(value, int):
         return Decimal(value)
-    cleaned = value.strip()
-    if not cleaned:
-        return None
-    pattern = _COMMA_DECIMAL if comma else _DOT_DECIMAL
-    if not pattern.fullmatch(cleaned):
-        separator = "a decimal comma" if comma else "a decimal point"
-        raise ConversionError(f"{value!r} is not a decimal number with {separator}", value)
-    return Decimal(cleaned.replace(",", "."))
+    raise ConversionError(f"{value!r} is not a number", value)
 
 
 def integer(value: Raw | None) -> int | None:
     """A whole number ("2", 2, or a Decimal with no fraction)."""
+    if value.__class__ is str and value.isdigit() and value.isascii():
+        return int(value)
     number = decimal(value)
     if number is None:
         return None
@@ -91,16 +101,21 @@ _KG_PER_UNIT: dict[str, Decimal] = {
 }
 
 
+def kg_per(unit: str) -> Decimal:
+    """Kilograms in one ``unit`` (kg, g, lb or oz, any case)."""
+    factor = _KG_PER_UNIT.get(unit) or _KG_PER_UNIT.get(unit.strip().lower())
+    if factor is None:
+        allowed = ", ".join(_KG_PER_UNIT)
+        raise ConversionError(f"weight unit {unit!r} is not one of {allowed}", unit)
+    return factor
+
+
 def weight_kg(value: Raw | None, unit: str | None = "kg", *, comma: bool = False) -> Decimal | None:
     """A weight in kg from a value in ``unit`` (kg, g, lb or oz, any case): 230 g -> 0.230."""
     number = decimal(value, comma=comma)
     if number is None:
         return None
-    factor = _KG_PER_UNIT.get((unit or "kg").strip().lower())
-    if factor is None:
-        allowed = ", ".join(_KG_PER_UNIT)
-        raise ConversionError(f"weight unit {unit!r} is not one of {allowed}", unit)
-    return number * factor
+    return number * kg_per(unit or "kg")
 
 
 def line_total(unit_value: Decimal | None, quantity: Decimal | None) -> Decimal | None:
@@ -162,4 +177,7 @@ def hs_code(value: str | None) -> str | None:
     """An HS code without dots, spaces or dashes ("6109.10.00" -> "61091000"); its shape
     is checked by the canonical rules, which know the 6-10 digit limits."""
     cleaned = text(value)
-    return _HS_SEPARATORS.sub("", cleaned) if cleaned is not None else None
+    if cleaned is None:
+        return None
+    dotted = cleaned.replace(".", "")
+    return dotted if dotted.isdigit() else _HS_SEPARATORS.sub("", cleaned)
