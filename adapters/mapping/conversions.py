@@ -28,6 +28,7 @@ DOCUMENT_PARAMS: dict[str, str] = {
     "unit_path": "unit",
     "currency_path": "currency",
     "country_path": "country",
+    "zone_path": "zone",
 }
 """Parameters read from the document beside the value, and the input each one feeds."""
 
@@ -53,7 +54,8 @@ def make(
     patterns: Patterns,
 ) -> Converter | None:
     """The conversion of one field; None for plain text, which the reader does inline as
-    the commonest case by far."""
+    the commonest case by far. ``table``: the field's code list, or for an enum field its
+    canonical values (what a ``match`` result must name)."""
     comma = params.get("decimal_comma", False)
     if conversion in ("text", "lines"):  # address lines: a list of texts already
         return _text(params) if params else None
@@ -63,9 +65,12 @@ def make(
         return _phone
     if conversion == "code":
         assert table is not None
-        return _code(table, params.get("codes") or name, params.get("remove"))
+        return _code(table, params.get("codes") or name, _cleaner(params))
     if conversion == "match":
-        return _match(patterns[params["patterns"]], params.get("remove"))
+        return _match(patterns[params["patterns"]], table, _cleaner(params))
+    if conversion == "country":
+        clean = _cleaner(params)
+        return lambda raw: convert.country(clean(raw))
     if conversion == "decimal":
         return lambda raw: convert.decimal(raw, comma=comma)
     if conversion == "integer":
@@ -75,8 +80,7 @@ def make(
     if conversion == "money":
         return _money(params, comma)
     if conversion == "datetime":
-        zone = params.get("zone")
-        return lambda raw: convert.timestamp(raw, zone)
+        return _datetime(params.get("zone"), "zone_path" in params, params.get("layout"))
     raise AssertionError(f"no conversion {conversion!r}")
 
 
@@ -112,13 +116,25 @@ def finish(value: Any, computed: bool) -> Any:
 
 
 def total(values: list[Any]) -> Any:
-    """The sum of converted values (numbers, or money in one currency); None for none."""
+    """The sum of converted values (numbers, or money in one currency: the gateway
+    converts none, so another currency is an error); None for none."""
     if not values:
         return None
     if isinstance(values[0], Money):
-        amount = sum((m.amount for m in values), Decimal(0))
-        return Money(amount, values[0].currency)
+        currency = values[0].currency
+        for money in values:
+            if money.currency != currency:
+                message = f"currency {money.currency!r} differs from {currency!r}"
+                raise ConversionError(message, money.currency)
+        return Money(sum((m.amount for m in values), Decimal(0)), currency)
     return sum(values, Decimal(0))
+
+
+def weigh(parts: tuple[tuple[Any, Any, Decimal], ...], convert: Converter) -> Decimal | None:
+    """A weight given in parts ((raw value, its path, kg per unit) each): their sum in kg;
+    a missing part counts nothing, none present is no weight."""
+    found = [convert(raw) * factor for raw, _, factor in parts if raw is not None]
+    return sum(found, Decimal(0)) if found else None
 
 
 def sum_of(
@@ -150,15 +166,18 @@ def sum_of(
     return finish(total(values), quantity is not None)
 
 
-def _cleaner(remove: str | None) -> Callable[[Any], str | None]:
-    """Text with the characters of ``remove`` taken out ("111.444.777-35")."""
-    if not remove:
+def _cleaner(params: dict[str, Any]) -> Callable[[Any], str | None]:
+    """Text with the characters of ``remove`` taken out ("111.444.777-35"), then the
+    ``slice`` kept ([0, 1]: the first character), stripped; nothing left is no value."""
+    remove, cut = params.get("remove"), params.get("slice")
+    if not remove and cut is None:
         return convert.text
-    table = {ord(c): None for c in remove}
+    table = {ord(c): None for c in remove or ""}
+    part = slice(*cut) if cut is not None else slice(None)
 
     def clean(raw: Any) -> str | None:
         value = convert.text(raw)
-        return None if value is None else convert.text(value.translate(table))
+        return None if value is None else convert.text(value.translate(table)[part])
 
     return clean
 
@@ -168,7 +187,7 @@ def _is_non_latin(value: str) -> bool:
 
 
 def _text(params: dict[str, Any]) -> Converter:
-    clean = _cleaner(params.get("remove"))
+    clean = _cleaner(params)
     only_non_latin = params.get("only_non_latin", False)
 
     def text(raw: Any) -> str | None:
@@ -190,9 +209,8 @@ def _phone(raw: Any, country: Any = None) -> str | None:
         return value
 
 
-def _code(table: dict[str, Any], list_name: str, remove: str | None) -> Converter:
-    clean = _cleaner(remove)
-    if remove:
+def _code(table: dict[str, Any], list_name: str, clean: Callable[[Any], str | None]) -> Converter:
+    if clean is not convert.text:
         return lambda raw: convert.code(clean(raw), table, list_name)
 
     def code(raw: Any) -> Any:
@@ -202,17 +220,22 @@ def _code(table: dict[str, Any], list_name: str, remove: str | None) -> Converte
     return code
 
 
-def _match(patterns: list[tuple[str, re.Pattern[str]]], remove: str | None) -> Converter:
-    clean = _cleaner(remove)
+def _match(
+    patterns: list[tuple[str, re.Pattern[str]]],
+    canonical: dict[str, Any] | None,
+    clean: Callable[[Any], str | None],
+) -> Converter:
     shapes = ", ".join(result for result, _ in patterns)
+    results = [(canonical[r] if canonical else r, pattern) for r, pattern in patterns]
 
-    def match(raw: Any) -> str | None:
-        """The name of the first pattern the value matches: a shape, so a value matching
-        none is unreadable (value_invalid), not an unknown code."""
+    def match(raw: Any) -> Any:
+        """The first pattern the value matches names the result (for an enum field, its
+        canonical value): a shape, so a value matching none is unreadable (value_invalid),
+        not an unknown code."""
         value = clean(raw)
         if value is None:
             return None
-        for result, pattern in patterns:
+        for result, pattern in results:
             if pattern.fullmatch(value):
                 return result
         raise ConversionError(f"{raw!r} has none of the shapes {shapes}", raw)
@@ -246,11 +269,20 @@ def _money(params: dict[str, Any], comma: bool) -> Converter:
             return convert.minor_units(raw, currency)  # type: ignore[return-value]
         return convert.decimal(raw, comma=comma)  # type: ignore[return-value]
 
+    if params.get("currency_in_value") or "symbols" in params:
+        symbols = params.get("symbols") or {}
+
+        def money_with_mark(raw: Any) -> Money:
+            if raw.__class__ is not str:
+                raise ConversionError(f"{raw!r} is an amount without its currency", raw)
+            value, currency = convert.amount_with_currency(raw, comma=comma, symbols=symbols)
+            return Money(value, currency)
+
+        return money_with_mark
+
     if "currency_path" not in params:
 
         def money_in(raw: Any) -> Money:
-            if fixed is None:
-                raise ConversionError("an amount without a currency", raw)
             return Money(amount(raw, fixed), fixed)
 
         return money_in
@@ -262,3 +294,19 @@ def _money(params: dict[str, Any], comma: bool) -> Converter:
         return Money(amount(raw, code), code)
 
     return money
+
+
+def _datetime(zone: str | None, from_document: bool, layout: str | None) -> Converter:
+    if not from_document:
+        return lambda raw: convert.timestamp(raw, zone, layout)
+
+    def local_time(raw: Any, zone_name: Any) -> Any:
+        name = convert.text(zone_name)
+        if name is not None:
+            try:
+                convert.zone(name)
+            except ConversionError as exc:
+                raise InputError("zone", exc) from None
+        return convert.timestamp(raw, name, layout)
+
+    return local_time

@@ -48,6 +48,7 @@ _RUNTIME: dict[str, Any] = {
     "times": conversions.times,
     "finish": conversions.finish,
     "sum_of": conversions.sum_of,
+    "weigh": conversions.weigh,
     "EMPTY": {},
 }
 _SYNTAX: dict[Kind, dict[str, Any]] = {
@@ -372,10 +373,36 @@ class _Generator:
             record.live = f"{context.var} is not None"  # no node: no paths, errors above
         values: dict[str, str] = {}
         for field in table.fields:
-            values[field.name] = self.field(field, context, out, record, values)
+            if field.refers is None:
+                values[field.name] = self.field(field, context, out, record, values)
         for sub in table.subtables:
             values[sub.name] = self.subtable(sub, scope, context, out, record)
+        for field in table.fields:  # derived from the others, once they are all read
+            if field.refers is not None:
+                values[field.name] = self._derived(field, out, record, values)
         return self.build(table, values, context, out, position)
+
+    def _derived(self, field: Field, out: list[str], record: _Record, values: dict) -> str:
+        """A field taken from another one of the same item (``field = ...``)."""
+        assert field.refers is not None
+        var = self.fresh("f")
+        head, _, rest = field.refers.partition(".")
+        source = values.get(field.refers) or f"{values[head]}.{rest}"
+        if field.convert is None:
+            out.append(f"{var} = {source}")
+        else:
+            call = f"{self.const(field.convert, 'C')}({source})"
+            if self.traced:
+                where = f"P.get({record.name(field.refers)})"
+                out.append(f"{var} = None")
+                out.append(f"if {source} is not None:")
+                out.append(f"    try: {var} = {call}")
+                out.append(f"    except ConversionError as exc: T.fail(exc, {where}, {{}})")
+            else:
+                out.append(f"{var} = {call} if {source} is not None else None")
+        name, known = record.name(field.name), record.name(field.refers)
+        record.line(f"if {known} in P: P[{name}] = P[{known}]")
+        return var
 
     def subtable(
         self, sub: Table, scope: _Scope, context: _Node, out: list[str], record: _Record
@@ -397,6 +424,8 @@ class _Generator:
             guard = "" if node is context else f"if {node.var} is not None: "
             shown = f"{node.path}.rstrip()" if self.ndjson else node.path
             out.append(f"{guard}P[{name}] = {shown}")
+            if sub.context is not None:
+                record.hit(sub.context, f"{node.var} is not None")
         return self.table(sub, scope, node, out, f"{name} + '.'", None)
 
     def _entries(self, sub: Table, context: _Node, out: list[str], name: str) -> str:
@@ -409,6 +438,7 @@ class _Generator:
         if self.traced:
             start.scope.prologue.append(f"{found} = T.nodes({start.var}, {start.path}, {steps})")
             out.append(f"if {found}: P[{name}] = T.list_path({start.var}, {start.path}, {steps})")
+            out.append(f"if {found}: T.hits.add(({sub.context.key!r}, {sub.context.text!r}))")
         elif start.value or rest.general is not None or EVERY in rest.names or not rest.names:
             start.scope.prologue.append(f"{found} = NODES({start.var}, {steps})")
         else:  # child steps: the node above the entries, then its children of that name
@@ -478,6 +508,10 @@ class _Generator:
             return var
         if field.source == "sum":
             self._sum(field, context, out, record, name, var)
+            return var
+        if field.source == "units":
+            self._units(field, context, out, record, name, var)
+            self._times(field, context, out, record, var, var)
             return var
         if field.source == "path":
             raw, where = self.value(context, field.paths[0], out)
@@ -617,6 +651,22 @@ class _Generator:
             out.append(f"{var} = T.total{call}")
         else:
             out.append(f"{var} = sum_of{call}")
+
+    def _units(self, field: Field, context: _Node, out, record, name: str, var: str) -> None:
+        """A weight given in parts (pounds and ounces): each part in kg, added."""
+        parts = []
+        for factor, steps in field.units:
+            raw, where = self.value(context, steps, out)
+            record.hit(steps, f"{raw} is not None")
+            parts.append(f"({raw}, {where or 'None'}, {self.const(factor, 'F')})")
+        rows = f"({', '.join(parts)},)"
+        convert = self.const(field.convert, "C")
+        if self.traced:
+            where = self.fresh("q")
+            out.append(f"{var}, {where} = T.weigh({rows}, {convert})")
+            record.path(name, f"({where} or {self.nearest(context, field.units[0][1])})")
+        else:
+            out.append(f"{var} = weigh({rows}, {convert})")
 
     def _pairs(self, field: Field, context: _Node, out, record) -> str:
         summed, times = field.paths[0], field.times

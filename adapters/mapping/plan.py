@@ -9,8 +9,11 @@ paths, its conversion (a function with its constants bound) and its inputs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pycountry
 
 from adapters import convert
 from adapters.convert import ConversionError
@@ -31,6 +34,7 @@ from adapters.mapping.vocabulary import (
     SOURCES,
     TAX_ID_FIELDS,
     TRANSPORT_FIELDS,
+    WHAT,
     FieldType,
     conversions_for,
 )
@@ -88,6 +92,11 @@ class Field:
     quantity: Converter | None = None
     constant: Any = None
     sep: str = " "
+    units: tuple[tuple[Decimal, Steps], ...] = ()
+    """``units``: kilograms per unit of each part, and the part's path."""
+    refers: str | None = None
+    """``field``: the canonical field (of this table, or of the item through a party:
+    ``addressee.address.country``) whose value this one derives from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +249,36 @@ class _Builder:
             if name in spec:
                 table = check.only(spec[name], f"{name}.", {"path", *known})
                 subtables.append(self._table(name, table, known, many=many, where=name))
-        return Table("", "item", None, False, fields, tuple(subtables))
+        item_table = Table("", "item", None, False, fields, tuple(subtables))
+        self._check_derived(item_table)
+        return item_table
+
+    def _check_derived(self, table: Table) -> None:
+        """A ``field`` source names a field of its own table, or from the item, one of a
+        party or the transport (``addressee.address.country``), given before it; it is
+        taken as it is, or converted when it is text."""
+        known = {f.name: f for f in table.fields if f.refers is None}
+        for sub in table.subtables:
+            if not sub.many:
+                known.update({f"{sub.name}.{f.name}": f for f in sub.fields})
+        for field in table.fields:
+            if field.refers is None:
+                continue
+            source = known.get(field.refers)
+            if source is None:
+                choices = ", ".join(sorted(known)) or "none"
+                raise self.check.fail(
+                    f"{field.key}.field", f"{field.refers!r} is no field here; known: {choices}"
+                )
+            textual = source.conversion in ("text", "hs", "country", "phone")
+            if field.convert is not None and not textual:
+                raise self.check.fail(
+                    f"{field.key}.field",
+                    f"{field.refers!r} is {source.conversion}: only text can be converted again",
+                )
+            known[field.name] = field
+        for sub in table.subtables:
+            self._check_derived(sub)
 
     def _party(self, template: dict[str, Any], name: str) -> Table:
         """Sender or addressee: the shared [party] fields, the party's own ones on top,
@@ -306,20 +344,15 @@ class _Builder:
                 raise self.check.fail(
                     f"{key}.{param}", f"not a parameter of {conversion!r}: {known}"
                 )
-        if source == "sum" and conversion not in NUMERIC:
-            raise self.check.fail(
-                f"{key}.sum", "sum adds numbers: use it on decimal, weight or money"
-            )
-        if kind == LINES and source != "path":
-            raise self.check.fail(key, "address lines take path = a path or a list of paths")
-        texts = [] if source == "const" else spec[source]
+        self._check_source(source, conversion, kind, spec, key)
+        texts = [] if source in ("const", "units", "field") else spec[source]
         texts = [texts] if isinstance(texts, str) else texts
         if source in ("first", "join") and (not isinstance(texts, list) or len(texts) < 2):
             raise self.check.fail(f"{key}.{source}", "give a list of at least two paths")
         params = {p: v for p, v in spec.items() if p in PARAMS[conversion]}
         paths = tuple(self.path(t, key) for t in texts)
         table = self._code_table(params, kind, key)
-        self._check_params(params, key)
+        self._check_params(params, conversion, key, table)
         converter = conversions.make(conversion, name, params, table, self.patterns)
         read_beside = conversions.inputs(params)
         names = tuple(conversions.DOCUMENT_PARAMS[p] for p in read_beside)
@@ -335,6 +368,9 @@ class _Builder:
         constant = None
         if source == "const":
             constant = self._constant(converter, spec["const"], key, len(names))
+        units = self._units(spec["units"], key) if source == "units" else ()
+        if source == "units":
+            converter = conversions.quantity(params.get("decimal_comma", False))
         return Field(
             name=name,
             key=key,
@@ -348,7 +384,41 @@ class _Builder:
             quantity=quantity,
             constant=constant,
             sep=spec.get("sep", " "),
+            units=units,
+            refers=spec.get("field"),
         )
+
+    def _check_source(
+        self, source: str, conversion: str, kind: FieldType, spec: dict[str, Any], key: str
+    ) -> None:
+        """A source that cannot feed this field is refused, saying what can."""
+        if source == "sum" and conversion not in NUMERIC:
+            raise self.check.fail(
+                f"{key}.sum", "sum adds numbers: use it on decimal, weight or money"
+            )
+        if kind == LINES and source != "path":
+            raise self.check.fail(key, "address lines take path = a path or a list of paths")
+        if source == "units" and conversion != "weight":
+            raise self.check.fail(f"{key}.units", "units adds the parts of a weight: kg fields")
+        if source == "units" and ({"unit", "unit_path"} & set(spec)):
+            raise self.check.fail(f"{key}.units", "give units, or unit / unit_path, not both")
+        if source == "field" and not isinstance(spec["field"], str):
+            raise self.check.fail(f"{key}.field", "the canonical name of another field")
+        if source == "field" and ({"times"} & set(spec)):
+            raise self.check.fail(f"{key}.times", "a derived field takes the value as it is")
+
+    def _units(self, table: Any, key: str) -> tuple[tuple[Decimal, Steps], ...]:
+        """A weight in parts (``{ lb = "weight/lb", oz = "weight/oz" }``)."""
+        if not isinstance(table, dict) or not clean(table):
+            raise self.check.fail(f"{key}.units", 'a table of unit = path: { lb = "...", ... }')
+        out = []
+        for unit, path in clean(table).items():
+            try:
+                factor = convert.kg_per(unit)
+            except ConversionError as exc:
+                raise self.check.fail(f"{key}.units.{unit}", exc.message) from None
+            out.append((factor, self.path(path, f"{key}.units.{unit}")))
+        return tuple(out)
 
     def _conversion(self, spec: dict[str, Any], kind: FieldType, key: str) -> str:
         allowed = conversions_for(kind)
@@ -361,9 +431,10 @@ class _Builder:
         else:
             conversion = allowed[0]
         if conversion not in allowed:
+            choices = "; ".join(f"{c} ({WHAT[c]})" for c in allowed)
             raise self.check.fail(
                 f"{key}.convert",
-                f"{conversion!r} is not a conversion for this field; use {', '.join(allowed)}",
+                f"{conversion!r} is not a conversion for this field; it takes: {choices}",
             )
         if conversion == "code" and isinstance(kind, str) and "codes" not in spec:
             raise self.check.fail(f"{key}.codes", "name the code list ([codes.NAME]) to use")
@@ -394,25 +465,98 @@ class _Builder:
             table[code_value] = allowed[canonical]
         return table
 
-    def _check_params(self, params: dict[str, Any], key: str) -> None:
+    def _check_params(
+        self, params: dict[str, Any], conversion: str, key: str, table: dict | None
+    ) -> None:
+        """Parameters that cannot work together, or whose values cannot work at all, are
+        refused here rather than found out item by item."""
+        fail = self.check.fail
         patterns = params.get("patterns")
-        if patterns is not None and patterns not in self.patterns:
-            raise self.check.fail(f"{key}.patterns", f"no pattern list [patterns.{patterns}]")
-        for fixed, path in (("unit", "unit_path"), ("currency", "currency_path")):
+        if patterns is not None:
+            if patterns not in self.patterns:
+                raise fail(f"{key}.patterns", f"no pattern list [patterns.{patterns}]")
+            for result, _ in self.patterns[patterns] if table else ():
+                if result not in table:  # type: ignore[operator]
+                    raise fail(
+                        f"patterns.{patterns}.{result}",
+                        f"{result!r} is not a canonical {key.rpartition('.')[2]}: "
+                        f"{', '.join(table)}",  # type: ignore[arg-type]
+                    )
+        for fixed, path in (("unit", "unit_path"), ("zone", "zone_path")):
             if fixed in params and path in params:
-                raise self.check.fail(f"{key}.{fixed}", f"give {fixed} or {path}, not both")
+                raise fail(f"{key}.{fixed}", f"give {fixed} or {path}, not both")
+        if "slice" in params:
+            cut = params["slice"]
+            if not (
+                isinstance(cut, list)
+                and 1 <= len(cut) <= 2
+                and all(isinstance(n, int) and not isinstance(n, bool) for n in cut)
+            ):
+                raise fail(f"{key}.slice", "[start, end] character positions, e.g. [0, 1]")
         if "unit" in params:
             try:
                 convert.kg_per(str(params["unit"]))
             except ConversionError as exc:
-                raise self.check.fail(f"{key}.unit", exc.message) from None
+                raise fail(f"{key}.unit", exc.message) from None
+        if conversion == "money":
+            self._check_money(params, key)
+        if conversion == "datetime":
+            self._check_time(params, key)
+
+    def _check_money(self, params: dict[str, Any], key: str) -> None:
+        fail = self.check.fail
+        in_value = bool(params.get("currency_in_value")) or "symbols" in params
+        given = [p for p in ("currency", "currency_path") if p in params]
+        if in_value:
+            given.append("currency_in_value")
+        if len(given) != 1:
+            raise fail(
+                key,
+                'say where the currency is: currency = "EUR", currency_path = a path, or '
+                'currency_in_value = true (in the amount: "45.00 EUR", "$18.50" with '
+                "symbols)" + (f"; not {' and '.join(given)}" if given else ""),
+            )
+        if in_value and params.get("minor_units"):
+            raise fail(f"{key}.minor_units", "amounts in minor units carry no currency mark")
+        if "currency" in params and not _is_currency(params["currency"]):
+            raise fail(f"{key}.currency", f"{params['currency']!r} is not an ISO 4217 code")
+        symbols = params.get("symbols", {})
+        if not isinstance(symbols, dict):
+            raise fail(f"{key}.symbols", 'a table symbol = currency: { "$" = "USD" }')
+        for symbol, currency in clean(symbols).items():
+            if not isinstance(currency, str) or not _is_currency(currency):
+                raise fail(f"{key}.symbols.{symbol}", f"{currency!r} is not an ISO 4217 code")
+            named = convert.symbol_currency(symbol)
+            if named is not None and named != currency:
+                raise fail(f"{key}.symbols.{symbol}", f"{symbol!r} always means {named}")
+
+    def _check_time(self, params: dict[str, Any], key: str) -> None:
+        fail = self.check.fail
         if "zone" in params:
             try:
-                ZoneInfo(params["zone"])
-            except (ZoneInfoNotFoundError, ValueError):
-                raise self.check.fail(
-                    f"{key}.zone", f"unknown time zone {params['zone']!r}"
-                ) from None
+                convert.zone(str(params["zone"]))
+            except ConversionError:
+                raise fail(f"{key}.zone", f"unknown time zone {params['zone']!r}") from None
+        layout = params.get("layout")
+        if layout is None:
+            return
+        sample = datetime(2001, 2, 3, 4, 5, 6)
+        try:
+            if not isinstance(layout, str) or "%" not in layout:
+                raise ValueError
+            read_back = datetime.strptime(sample.strftime(layout), layout)
+        except ValueError:
+            raise fail(
+                f"{key}.layout", f'{layout!r} is not a strptime layout (e.g. "%m/%d/%Y %H:%M")'
+            ) from None
+        if read_back.date() != sample.date():
+            raise fail(f"{key}.layout", f"{layout!r} does not give the year, month and day")
+        if "%z" not in layout and not ({"zone", "zone_path"} & set(params)):
+            raise fail(
+                f"{key}.layout",
+                f"{layout!r} has no offset (%z): say where the times are, zone = an IANA "
+                "name or zone_path = a path",
+            )
 
     def _check_pairs(self, summed: Steps, times: Steps, key: str) -> None:
         """A sum with ``times`` adds value x quantity entry by entry: both paths must name
@@ -437,6 +581,10 @@ class _Builder:
             return converter(convert.text(value) if isinstance(value, str) else value)
         except ConversionError as exc:
             raise self.check.fail(f"{key}.const", exc.message) from None
+
+
+def _is_currency(code: str) -> bool:
+    return isinstance(code, str) and pycountry.currencies.get(alpha_3=code) is not None
 
 
 def pair_prefix(summed: Steps, times: Steps) -> tuple[str, ...] | None:

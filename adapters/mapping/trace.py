@@ -10,11 +10,13 @@ element or a pointer) are the subclasses in :mod:`.xml_paths` and :mod:`.json_pa
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from adapters.convert import ConversionError
 from adapters.mapping import conversions
 from adapters.mapping.conversions import InputError
+from gateway.canonical import Money
 
 Row = tuple[Any, str]
 """A raw value and its source path."""
@@ -45,6 +47,21 @@ class Trace:
         for path, error in self.errors:
             seen.setdefault(path, error)
         return list(seen.items())
+
+    def weigh(self, parts: tuple[tuple[Any, Any, Any], ...], convert: Callable) -> tuple:
+        """:func:`.conversions.weigh`, traced: each bad part at its path; the weight's path
+        is its first part's."""
+        found, where = [], None
+        for raw, path, factor in parts:
+            if raw is None:
+                continue
+            where = where or path
+            try:
+                found.append(convert(raw) * factor)
+            except ConversionError as exc:
+                self.errors.append((path, exc))
+                return None, where
+        return (sum(found, Decimal(0)) if found else None), where
 
     def total(
         self,
@@ -77,6 +94,10 @@ class Trace:
             except ConversionError as exc:
                 at = count_where if isinstance(exc, InputError) and exc.part == "times" else where
                 self.errors.append((at, exc))
+                return None
+            if values and isinstance(value, Money) and value.currency != values[0].currency:
+                message = f"currency {value.currency!r} differs from {values[0].currency!r}"
+                self.errors.append((where, ConversionError(message, value.currency)))
                 return None
             values.append(value)
         return conversions.finish(conversions.total(values), quantity is not None)
