@@ -496,3 +496,92 @@ def test_the_guides_zeta_example_gives_the_hand_checked_values(
     assert [line["hs_code"] for line in gift["contents"]] == ["611011", "180632"]
     assert gift["sender"]["phone"] == "+4791234567"
     assert gift["sender"]["address"]["house_number"] == "12 B"
+
+
+# --- every error, one line for a person's mistake (issues 8 and 11) -----------------------------
+
+
+def test_translate_verbose_lists_every_error_of_every_item(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = aedgw(
+        capsys, "translate", "--operator", "eta", "-v", FIXTURES / "eta/one-bad-item.xml"
+    )
+    assert code == 0
+    receipt = orjson.loads(out)["translation"]
+    assert [e["path"] for e in receipt["errors"]] == [
+        "/shipment/item[2]/@weight-g",  # its first error; the message counts the others
+        "/shipment/item[3]",
+    ]
+    assert [line for line in err.splitlines() if line.startswith("item ")] == [
+        "item 1 RB314159271FI at /shipment/item[2]/@weight-g: value_invalid: "
+        "'heavy' is not a decimal number with a decimal point",
+        "item 1 RB314159271FI at /shipment/item[2]/@value: value_invalid: "
+        "'12.50' is not a decimal number with a decimal comma",
+        "item 2 EE700011149FI at /shipment/item[3]: required_missing: "
+        "category_explanation is required (OTHER)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("operator", "file", "message"),
+    [
+        ("ALPHA", "alpha/v11-batch-3.xml", "operator codes are lower case: 'alpha', not 'ALPHA'"),
+        ("kappa", "alpha/v11-batch-3.xml", "no adapter is written for operator 'kappa'; known: "),
+        ("alpha", "alpha/nothing-here.xml", "nothing-here.xml: No such file or directory"),
+        ("alpha", "alpha/README.md", "give --content-type"),
+    ],
+)
+def test_translate_answers_a_mistake_with_one_line(
+    capsys: pytest.CaptureFixture[str], operator: str, file: str, message: str
+) -> None:
+    code, out, err = aedgw(capsys, "translate", "--operator", operator, FIXTURES / file)
+    assert code == 2 and out == ""
+    assert err.startswith("aedgw: ") and err.count("\n") == 1
+    assert message in err
+
+
+def test_translate_with_a_mapping_that_does_not_load_is_one_line(
+    checkout: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The installed adapters are the package's; a broken one is played by a real broken
+    mapping file loaded the way the registry loads the package's."""
+    from adapters.registry import Registry, package_adapters
+    from gateway.cli import translate
+
+    assert aedgw(capsys, "adapters", "new", "kappa", "--format", "json", "--root", checkout)[0] == 0
+    mapping = checkout / "adapters/kappa/kappa-json.toml"
+    mapping.write_text(mapping.read_text().replace('unit = "kg" }', 'unitt = "kg" }', 1))
+    monkeypatch.setattr(
+        translate, "default_registry", lambda: Registry(package_adapters(checkout / "adapters"))
+    )
+    code, _, err = aedgw(capsys, "translate", "--operator", "kappa", SAMPLES["json"])
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("aedgw: ") and "item.gross_weight_kg.unitt: not a parameter" in err
+
+
+def test_lint_reads_through_a_python_adapter_or_says_what_it_cannot_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrappers = {
+        "wrapped": WRAPPER,
+        "opaque": WRAPPER.replace("self.mapping", "self.inner"),  # no mapping it exposes
+    }
+    found = {}
+    for name, wrapper in wrappers.items():
+        checkout = tmp_path / name
+        for folder in ("adapters", "xsd", "fixtures", "tests"):
+            (checkout / folder).mkdir(parents=True)
+        mapping = scaffold_with_codes(checkout, capsys)
+        mapping.rename(mapping.with_name("_kappa-json.toml"))
+        (mapping.parent / "__init__.py").write_text(wrapper)
+        found[name] = aedgw(
+            capsys, "adapters", "lint", "kappa", SAMPLES["json"], "--root", checkout
+        )
+    code, out, err = found["wrapped"]
+    assert code == 1, "the skeleton's TODO paths are findings"
+    assert "adapters/kappa/_kappa-json.toml: item.pieces: path 'TODO'" in out
+    assert "Python code around adapters/kappa/_kappa-json.toml" in err
+    code, out, err = found["opaque"]
+    assert code == 0 and out == ""
+    assert "is Python code with no mapping: lint checks mapped paths only" in err
