@@ -181,6 +181,52 @@ def test_nested_item_objects_become_the_items(
     assert 'path = "items"' in mapping
 
 
+def test_arrays_of_arrays_give_the_inner_entries_as_items(
+    checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Consignments of parcels of lines (the onboarding trial's zeta): the parcels are
+    the items, not content lines of a consignment."""
+    code, _, err = aedgw(
+        capsys,
+        "adapters",
+        "new",
+        "kappa",
+        "--format",
+        "json",
+        "--root",
+        checkout,
+        "--sample",
+        FIXTURES / "zeta/manifest-1.json",
+    )
+    assert code == 0, err
+    mapping = (checkout / "adapters/kappa/kappa-json.toml").read_text()
+    assert 'path = "/consignments/*/parcels"' in mapping
+    assert "groups items in 'parcels': every parcels entry of every one is an item" in mapping
+    assert '#   barcode = "CP102030405US"' in mapping and 'path = "items"' in mapping
+    assert Mapping.load(checkout / "adapters/kappa/kappa-json.toml").kind is not None
+
+
+def test_element_text_is_listed_as_dot(checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Eta's lines carry attributes and their description as text, in CDATA."""
+    code, _, err = aedgw(
+        capsys,
+        "adapters",
+        "new",
+        "kappa",
+        "--format",
+        "xml",
+        "--root",
+        checkout,
+        "--sample",
+        FIXTURES / "eta/shipment-1.xml",
+    )
+    assert code == 0, err
+    mapping = (checkout / "adapters/kappa/kappa-xml.toml").read_text()
+    assert 'path = "goods/g"' in mapping
+    assert '#   @hs = "8471.30"' in mapping
+    assert '#   . = "Tablet 10\\" – 64 GB, with case & charger"' in mapping
+
+
 # --- adapters test -----------------------------------------------------------------------------
 
 
