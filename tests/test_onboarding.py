@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -16,7 +17,7 @@ import pytest
 from adapters.mapping import Mapping
 from gateway.cli import main
 from gateway.document import parse
-from gateway.onboarding import MISSING, differences, value_at
+from gateway.onboarding import MISSING, differences, registry_for, value_at
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
@@ -507,41 +508,48 @@ def test_value_at_error_paths(source: str, content_type: str, path: str, value: 
     assert value_at(doc, path) == value
 
 
-# --- the guide's worked example -----------------------------------------------------------------
+# --- the guide -----------------------------------------------------------------------------
 
 
-def test_the_guides_zeta_example_gives_the_hand_checked_values(
+def test_the_guides_worked_examples_are_the_installed_mappings() -> None:
+    """docs/onboarding.md shows eta's and zeta's mapping files whole: they must be the
+    files the gateway runs (tests/test_worked_examples.py checks what they give)."""
+    guide = (REPO / "docs/onboarding.md").read_text()
+    blocks = re.findall(r"<!-- example: (\S+) -->\n```\w+\n(.*?)```", guide, re.DOTALL)
+    assert [path for path, _ in blocks] == [
+        "adapters/eta/eta-shipment.toml",
+        "adapters/zeta/zeta-manifest.toml",
+    ]
+    for path, body in blocks:
+        assert body == (REPO / path).read_text(encoding="utf-8"), path
+
+
+def test_the_guides_minimal_python_adapter_works(
     checkout: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """docs/onboarding.md's zeta files, written into a scratch checkout, translate its
-    sample to the values the guide's table works out by hand."""
+    """The guide's minimal Python adapter, written into a scratch checkout, is found and
+    translates; a bad weight is its item's value_invalid at the weight's path."""
     guide = (REPO / "docs/onboarding.md").read_text()
-    blocks = re.findall(r"<!-- zeta: (\S+) -->\n```\w+\n(.*?)```", guide, re.DOTALL)
-    assert len(blocks) == 4
-    for relative, body in blocks:
-        (checkout / relative).parent.mkdir(parents=True, exist_ok=True)
-        (checkout / relative).write_text(body)
-    code, _, err = aedgw(capsys, "adapters", "expect", "zeta", "sample", "--root", checkout)
-    assert code == 0, err
-    result = orjson.loads((checkout / "fixtures/zeta/sample.expected.json").read_bytes())
-    gift, sale, letter = result["translation"]["records"]
-    assert result["translation"]["status"] == "accepted"
-    assert (gift["mail_class"], sale["category"], letter["mail_class"]) == (
-        "EMS",
-        "SALE_OF_GOODS",
-        "LETTER",
+    (code,) = re.findall(r"## Python adapters.*?```python\n(.*?)```", guide, re.DOTALL)
+    (checkout / "adapters/kappa").mkdir()
+    (checkout / "adapters/kappa/__init__.py").write_text(code)
+    (checkout / "fixtures/kappa").mkdir()
+    (checkout / "fixtures/kappa/pairs.json").write_text(
+        '{"ref": "K-1", "pairs": [["CP471820937GB", 1250], ["EE305614281GB", "heavy"]]}'
     )
-    assert (gift["posted_at"], sale["posted_at"]) == (
-        "2026-11-28T08:40:00Z",
-        "2026-11-28T15:05:00Z",
-    )
-    assert (gift["gross_weight_kg"], letter["gross_weight_kg"]) == ("1.250", "0.060")
-    assert gift["total_value"] == {"amount": "45.00", "currency": "EUR"}
-    assert sale["postal_charges"] == {"amount": "189.00", "currency": "NOK"}
-    assert letter["total_value"] is None and gift["quality_flags"] == []
-    assert [line["hs_code"] for line in gift["contents"]] == ["611011", "180632"]
-    assert gift["sender"]["phone"] == "+4791234567"
-    assert gift["sender"]["address"]["house_number"] == "12 B"
+    result, _, err = aedgw(capsys, "adapters", "expect", "kappa", "pairs", "--root", checkout)
+    assert result == 0, err
+    expected = orjson.loads((checkout / "fixtures/kappa/pairs.expected.json").read_bytes())
+    translation = expected["translation"]
+    assert translation["source_format"] == "kappa-list/1"
+    # item 0 has only an id and a weight: the canonical rules want the rest
+    assert {e["code"] for e in translation["errors"] if e["index"] == 0} == {"required_missing"}
+    [error] = [e for e in translation["errors"] if e["index"] == 1]
+    assert (error["code"], error["path"]) == ("value_invalid", "/pairs/1/1")
+    adapter = registry_for(checkout).get("kappa-list", "1")
+    doc = parse((checkout / "fixtures/kappa/pairs.json").read_bytes(), "application/json")
+    first = next(iter(adapter.translate(doc)))
+    assert first.gross_weight_kg == Decimal("1.250") and first.path_of("item_id") == "/pairs/0/0"
 
 
 # --- every error, one line for a person's mistake (issues 8 and 11) -----------------------------
