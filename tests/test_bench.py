@@ -107,5 +107,5 @@ async def test_exactly_once_check_catches_a_lost_and_a_twice_stored_item(
     )
     assert (await client.post("/v1/messages", data=changed, headers=headers)).status == 202
     run.accepted = 3  # one item now has two records: not what fresh items may give
-    with pytest.raises(BenchFailure, match="NOT EXACTLY ONCE.* 3 of them in 4 records"):
+    with pytest.raises(BenchFailure, match=r"NOT EXACTLY ONCE.* 3 of them in 4 records"):
         await run.check_stored("twice")

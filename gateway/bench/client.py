@@ -114,6 +114,9 @@ class Answers:
     latencies_s: list[float] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
     seconds: float = 0.0
+    lags_s: list[float] = field(default_factory=list)
+    """Open loop: how late each request left against its schedule (the generator's own
+    delay; large values mean the machine, not the gateway, held it back)."""
 
 
 async def closed_loop(client: Client, requests: Iterable[bytes], in_flight: int) -> Answers:
@@ -137,26 +140,27 @@ async def closed_loop(client: Client, requests: Iterable[bytes], in_flight: int)
 async def open_loop(client: Client, requests: list[bytes], rate: float) -> Answers:
     """Send request i at start + i / rate whatever the answers so far, and time each from
     that scheduled moment: a slow answer cannot hold back the next sends (no coordinated
-    omission), and waiting for a connection counts as latency."""
-    loop = asyncio.get_running_loop()
+    omission), and waiting for a connection counts as latency. (perf_counter, not the
+    loop's clock: uvloop's ticks in whole milliseconds.)"""
     answers = Answers()
-    start = loop.time() + 0.01
+    start = time.perf_counter() + 0.01
 
     async def one(at: float, raw: bytes) -> None:
+        answers.lags_s.append(time.perf_counter() - at)
         try:
             status, body = await client.send(raw)
         except OSError:  # a refused or dropped connection is a failed answer, not a crash
             status, body = 0, b""
-        answers.latencies_s.append(loop.time() - at)
+        answers.latencies_s.append(time.perf_counter() - at)
         answers.statuses.append(status)
         answers.bodies.append(body)
 
     tasks = []
     for i, raw in enumerate(requests):
         at = start + i / rate
-        if (delay := at - loop.time()) > 0:
+        if (delay := at - time.perf_counter()) > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(at, raw)))
     await asyncio.gather(*tasks)
-    answers.seconds = loop.time() - start
+    answers.seconds = time.perf_counter() - start
     return answers

@@ -40,7 +40,9 @@ async def execute(
 ) -> dict[str, Any]:
     """``pool`` is on ``database_url``, migrated; gateways started here share it."""
     postgresql = await pool.fetchval(Q.bench_server_version)
-    run = await Run.start(sizes, database_url, pool, config)
+    run = await Run.start(
+        sizes, database_url, pool, config, lambda text: log.print(text, highlight=False)
+    )
     results: dict[str, Any] = {}
     try:
         for name, measure in SCENARIOS.items():

@@ -90,6 +90,8 @@ class Run:
     key: str
     ids: Ids
     postmaster: int | None
+    say: Callable[[str], None] = print
+    """Progress for people (the harness sends it to stderr)."""
     accepted: int = 0
     """Items the gateway accepted in this run (from the receipts)."""
     figures: dict[str, float] = field(default_factory=dict)
@@ -99,7 +101,12 @@ class Run:
 
     @classmethod
     async def start(
-        cls, sizes: Sizes, database_url: str, pool: asyncpg.Pool, config: Path | None
+        cls,
+        sizes: Sizes,
+        database_url: str,
+        pool: asyncpg.Pool,
+        config: Path | None,
+        say: Callable[[str], None],
     ) -> Run:
         """A fresh operator for this run: every item and reference is new to the database,
         also on a database that earlier runs used."""
@@ -110,7 +117,7 @@ class Run:
             _, key = await keys.issue(conn, Scope.OPERATOR, operator)
             backend = await conn.fetchval(Q.bench_backend_pid)
         return cls(sizes, database_url, pool, config, operator, key, Ids(tag),
-                   postmaster_of(backend))
+                   postmaster_of(backend), say)
 
     @property
     def alpha(self) -> Alpha:
@@ -180,6 +187,7 @@ class Run:
         row = await self.pool.fetchrow(Q.bench_stored, self.operator)
         missing = self.sizes.backlog - row["rows"]
         if missing > 0:
+            self.say(f"  storing {missing} more records for the backlog …")
             server = await self.gateway()
             messages = self.alpha.messages(missing, self.sizes.batch)
             client = server.client(self.sizes.concurrency)

@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+import asyncpg
 from rich.console import Console
 from rich.table import Table
 
@@ -63,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     except (BenchFailure, ProcessFailed) as exc:
         print(f"aedgw bench: FAILED: {exc}", file=sys.stderr)
         return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"aedgw bench: the database: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         emit_json(result)
     else:
@@ -79,27 +83,31 @@ async def _measure(args: argparse.Namespace, sizes: Sizes, url: str, log: Consol
 
 
 ROWS = (
-    ("floor", "floor (parse + XSD + COPY)", "items_per_s", "items/s"),
-    ("translate", "translate (in process)", "items_per_s", "items/s"),
-    ("batch", "batch (HTTP, 1 process)", "items_per_s", "items/s"),
-    ("batch.workers_2", "batch (HTTP, 2 processes)", "items_per_s", "items/s"),
-    ("single", "single (open loop, p99 < 50 ms)", "msgs_per_s", "msg/s"),
-    ("ndjson", "ndjson (one file)", "items_per_s", "items/s"),
-    ("feed.json", "feed JSON", "records_per_s", "records/s"),
-    ("feed.xml", "feed XML", "records_per_s", "records/s"),
-    ("deliver", "deliver (push)", "records_per_s", "records/s"),
+    ("floor", "floor items/s", "items_per_s"),
+    ("translate", "translate items/s", "items_per_s"),
+    ("batch", "batch items/s", "items_per_s"),
+    ("batch.workers_2", "batch, 2 processes", "items_per_s"),
+    ("single", "single msg/s", "msgs_per_s"),
+    ("ndjson", "ndjson items/s", "items_per_s"),
+    ("feed.json", "feed JSON records/s", "records_per_s"),
+    ("feed.xml", "feed XML records/s", "records_per_s"),
+    ("deliver", "deliver records/s", "records_per_s"),
+)
+LEGEND = (
+    "× floor: batch against the floor (parse + XSD + COPY), translate against parse alone; "
+    "CPU µs an item: gateway (gw), database (db), load generator, consumer or receiver (3rd)"
 )
 
 
 def _table(result: dict[str, Any]) -> Table:
     m = result["machine"]
     table = Table(
-        "scenario", "rate", "p50 ms", "p99 ms", "× floor", "peak RSS MB",
-        "CPU µs/item: gateway", "database", "client",
+        "scenario", "rate", "p50 ms", "p99 ms", "× floor", "RSS MB", "gw µs", "db µs", "3rd µs",
         title=f"{m['cpu']}, {m['cores']} cores, {m['python']}, PostgreSQL {m['postgresql']}, "
               f"{m['loop']}, load {m['load_avg_1m']}",
+        caption=LEGEND,
     )
-    for path, label, rate, unit in ROWS:
+    for path, label, rate in ROWS:
         figures: Any = result["scenarios"]
         for part in path.split("."):
             figures = figures.get(part) if isinstance(figures, dict) else None
@@ -109,15 +117,12 @@ def _table(result: dict[str, Any]) -> Table:
         third = cpu.get("load_generator", cpu.get("receiver", cpu.get("consumer")))
         table.add_row(
             label,
-            f"{figures[rate]:,} {unit}",
+            f"{figures[rate]:,}",
             *(_cell(figures.get(k)) for k in ("p50_ms", "p99_ms", "ratio_to_floor",
                                                "peak_rss_mb")),
-            *(_cell(round(v * 1e6)) if v is not None else "" for v in
-              (cpu.get("gateway"), cpu.get("database"), third)),
+            *(_cell(round(v * 1e6)) for v in (cpu.get("gateway"), cpu.get("database"), third)
+              if v is not None),
         )
-    if "floor" in result["scenarios"]:
-        parse = result["scenarios"]["floor"]["parse_items_per_s"]
-        table.caption = f"parse alone: {parse:,} items/s (translate's floor)"
     return table
 
 
