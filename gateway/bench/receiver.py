@@ -6,6 +6,7 @@ the gateway it measures. ``python -m gateway.bench.receiver --port N``; ``GET /t
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 import orjson
@@ -19,6 +20,10 @@ class Tally:
         self.seen: set[tuple[str, int]] = set()
         self.duplicates = 0
         self.batches = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        """When the first batch began to arrive and the last one was kept: the delivery
+        window, free of the gateway's start-up time."""
 
     def keep(self, records: list[dict[str, Any]]) -> int:
         new = 0
@@ -37,18 +42,23 @@ TALLY = web.AppKey("tally", Tally)
 
 
 async def receive(request: web.Request) -> web.Response:
+    counts = request.app[TALLY]
+    counts.first_at = counts.first_at or time.perf_counter()
     try:
         records = orjson.loads(await request.read())["records"]
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
-    new = request.app[TALLY].keep(records)
+    new = counts.keep(records)
+    counts.last_at = time.perf_counter()
     return web.json_response({"accepted": new, "duplicates": len(records) - new})
 
 
 async def tally(request: web.Request) -> web.Response:
     counts = request.app[TALLY]
+    window = counts.last_at - counts.first_at if counts.first_at and counts.last_at else 0.0
     return web.json_response(
-        {"unique": len(counts.seen), "duplicates": counts.duplicates, "batches": counts.batches}
+        {"unique": len(counts.seen), "duplicates": counts.duplicates, "batches": counts.batches,
+         "window_s": window}
     )
 
 
