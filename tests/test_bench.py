@@ -11,6 +11,7 @@ import sys
 import orjson
 import pytest
 
+from gateway.bench import report
 from gateway.bench.messages import Ids
 from gateway.bench.run import QUICK, BenchFailure, Run
 from tests.conftest import FIXTURES, bearer
@@ -74,6 +75,11 @@ async def test_quick_json_is_one_object_with_every_scenario(database_url, pool) 
     assert deliver["records"] == stored["n"] and deliver["duplicates"] >= 0
     assert rate(deliver["records_per_s"])
     assert set(deliver["cpu_s_per_item"]) == {"gateway", "database", "receiver"}
+    # the table for people and the README's figures show every scenario that ran
+    labels = [row[0].split(",")[0] for row in report.rows(result)]
+    assert {"floor", "translate", "batch", "single", "ndjson", "feed JSON", "feed XML",
+            "deliver"} <= set(labels)
+    assert "| batch, items/s |" in report.markdown(result)
     delivered = await pool.fetchval(
         "SELECT count(*) FROM outbox WHERE target = 'bench' AND state = 'delivered'"
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ async def execute(
     log: Console,
 ) -> dict[str, Any]:
     """``pool`` is on ``database_url``, migrated; gateways started here share it."""
-    postgresql = await pool.fetchval(Q.bench_server_version)
+    about = machine(await pool.fetchval(Q.bench_server_version))
     run = await Run.start(
         sizes, database_url, pool, config, lambda text: log.print(text, highlight=False)
     )
@@ -52,7 +53,8 @@ async def execute(
                 log.print(f"  {_headline(results[name])}", highlight=False)
     finally:
         await run.stop_gateway()
-    return {"machine": machine(postgresql), "scenarios": results}
+    about["load_avg_1m_end"] = round(os.getloadavg()[0], 2)  # others' work shows here
+    return {"machine": about, "scenarios": results}
 
 
 def _headline(figures: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway import config
+from gateway.bench import report
 from gateway.bench.harness import SCENARIOS, execute
 from gateway.bench.machine import new_event_loop
 from gateway.bench.processes import ProcessFailed
@@ -82,49 +83,9 @@ async def _measure(args: argparse.Namespace, sizes: Sizes, url: str, log: Consol
         await pool.close()
 
 
-ROWS = (
-    ("floor", "floor items/s", "items_per_s"),
-    ("translate", "translate items/s", "items_per_s"),
-    ("batch", "batch items/s", "items_per_s"),
-    ("batch.workers_2", "batch, 2 processes", "items_per_s"),
-    ("single", "single msg/s", "msgs_per_s"),
-    ("ndjson", "ndjson items/s", "items_per_s"),
-    ("feed.json", "feed JSON records/s", "records_per_s"),
-    ("feed.xml", "feed XML records/s", "records_per_s"),
-    ("deliver", "deliver records/s", "records_per_s"),
-)
-LEGEND = (
-    "× floor: batch against the floor (parse + XSD + COPY), translate against parse alone; "
-    "CPU µs an item: gateway (gw), database (db), load generator, consumer or receiver (3rd)"
-)
-
-
 def _table(result: dict[str, Any]) -> Table:
-    m = result["machine"]
-    table = Table(
-        "scenario", "rate", "p50 ms", "p99 ms", "× floor", "RSS MB", "gw µs", "db µs", "3rd µs",
-        title=f"{m['cpu']}, {m['cores']} cores, {m['python']}, PostgreSQL {m['postgresql']}, "
-              f"{m['loop']}, load {m['load_avg_1m']}",
-        caption=LEGEND,
-    )
-    for path, label, rate in ROWS:
-        figures: Any = result["scenarios"]
-        for part in path.split("."):
-            figures = figures.get(part) if isinstance(figures, dict) else None
-        if not figures:
-            continue
-        cpu = figures.get("cpu_s_per_item") or {}
-        third = cpu.get("load_generator", cpu.get("receiver", cpu.get("consumer")))
-        table.add_row(
-            label,
-            f"{figures[rate]:,}",
-            *(_cell(figures.get(k)) for k in ("p50_ms", "p99_ms", "ratio_to_floor",
-                                               "peak_rss_mb")),
-            *(_cell(round(v * 1e6)) for v in (cpu.get("gateway"), cpu.get("database"), third)
-              if v is not None),
-        )
+    table = Table(*report.COLUMNS, title=report.machine_line(result["machine"]),
+                  caption=report.LEGEND)
+    for row in report.rows(result):
+        table.add_row(*row)
     return table
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
