@@ -108,11 +108,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def serve(database_url: str, config: Path | None, targets: list[dict[str, Any]],
-          workers: int = 1) -> contextlib.AbstractAsyncContextManager[Server]:
-    """``aedgw serve`` on the bench's database, logging warnings only."""
+          workers: int | None = None) -> contextlib.AbstractAsyncContextManager[Server]:
+    """``aedgw serve`` on the bench's database, logging warnings only; ``workers`` None
+    for a ``serve`` without the option (its one process)."""
     command = [sys.executable, "-m", "gateway"]
     command += ["--config", str(config)] if config else []
-    command += ["serve"] + (["--workers", str(workers)] if workers > 1 else [])
+    command += ["serve"] + (["--workers", str(workers)] if workers else [])
     port = free_port()
     env = os.environ | {
         "AEDGW_DATABASE_URL": database_url,
@@ -121,7 +122,7 @@ def serve(database_url: str, config: Path | None, targets: list[dict[str, Any]],
         "AEDGW_LOG_FORMAT": "json",
         "AEDGW_TARGETS": orjson.dumps(targets).decode(),
     }
-    name = "aedgw serve" + (f" --workers {workers}" if workers > 1 else "")
+    name = "aedgw serve" + (f" --workers {workers}" if workers else "")
     return started(name, command, "/readyz", env, port)
 
 

@@ -91,6 +91,9 @@ class Run:
     ids: Ids
     postmaster: int | None
     say: Callable[[str], None] = print
+    serve_workers: bool = False
+    """``aedgw serve`` takes ``--workers``: it is then always given, so that a setting
+    or AEDGW_WORKERS cannot turn the one-process figures into several processes'."""
     """Progress for people (the harness sends it to stderr)."""
     accepted: int = 0
     """Items the gateway accepted in this run (from the receipts)."""
@@ -117,7 +120,7 @@ class Run:
             _, key = await keys.issue(conn, Scope.OPERATOR, operator)
             backend = await conn.fetchval(Q.bench_backend_pid)
         return cls(sizes, database_url, pool, config, operator, key, Ids(tag),
-                   postmaster_of(backend), say)
+                   postmaster_of(backend), say, processes.serve_has_workers())
 
     @property
     def alpha(self) -> Alpha:
@@ -129,7 +132,8 @@ class Run:
         receiver's URL) when given, else only routing (another process would push)."""
         target: dict[str, Any] = {"name": TARGET, "url": push or "http://127.0.0.1:9/",
                                   "batch_size": 500, "concurrency": 2 if push else 0}
-        return processes.serve(self.database_url, self.config, [target], workers)
+        return processes.serve(self.database_url, self.config, [target],
+                               workers if self.serve_workers else None)
 
     async def gateway(self) -> Server:
         """The routing-only gateway the ingest scenarios share, started on first use."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.bench import processes
 from gateway.bench.client import closed_loop
 from gateway.bench.processes import Server
 from gateway.bench.run import Run, percentiles
@@ -13,7 +12,7 @@ from gateway.bench.run import Run, percentiles
 
 async def measure(run: Run) -> dict[str, Any]:
     figures = await _through(run, await run.gateway(), "batch")
-    if processes.serve_has_workers():
+    if run.serve_workers:
         await run.stop_gateway()  # two processes on two cores: nothing else running
         async with run.serve(workers=2) as server:
             figures["workers_2"] = await _through(run, server, "batch (2 workers)")
