@@ -85,7 +85,7 @@ class Client:
 
     async def send(self, raw: bytes) -> tuple[int, bytes]:
         async with self.slots:
-            conn = self.free.get_nowait() if not self.free.empty() else await self._connect()
+            conn = self._idle() or await self._connect()
             try:
                 answer = await conn.exchange(raw)
             except BaseException:
@@ -94,6 +94,14 @@ class Client:
             if not conn.closed:
                 self.free.put_nowait(conn)
             return answer
+
+    def _idle(self) -> _Exchange | None:
+        """A kept-alive connection the server has not closed meanwhile, if any."""
+        while not self.free.empty():
+            conn = self.free.get_nowait()
+            if not conn.closed:
+                return conn
+        return None
 
     async def _connect(self) -> _Exchange:
         loop = asyncio.get_running_loop()

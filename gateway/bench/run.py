@@ -91,10 +91,10 @@ class Run:
     ids: Ids
     postmaster: int | None
     say: Callable[[str], None] = print
+    """Progress for people (the harness sends it to stderr)."""
     serve_workers: bool = False
     """``aedgw serve`` takes ``--workers``: it is then always given, so that a setting
     or AEDGW_WORKERS cannot turn the one-process figures into several processes'."""
-    """Progress for people (the harness sends it to stderr)."""
     accepted: int = 0
     """Items the gateway accepted in this run (from the receipts)."""
     figures: dict[str, float] = field(default_factory=dict)
