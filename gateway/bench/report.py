@@ -4,6 +4,7 @@ figures (``python -m gateway.bench.report bench.json`` prints them as Markdown).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,17 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join([*lines, "", LEGEND])
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("result", type=Path, help="the output of aedgw bench --json")
-    print(markdown(orjson.loads(parser.parse_args().result.read_bytes())))
+    path = parser.parse_args().result
+    try:
+        print(markdown(orjson.loads(path.read_bytes())))
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        print(f"{path}: not a result of aedgw bench --json ({exc})", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
