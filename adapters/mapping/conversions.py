@@ -291,7 +291,9 @@ def _money(params: dict[str, Any], comma: bool) -> Converter:
         code = currency if currency.__class__ is str else convert.text(currency)
         if code is None:
             raise ConversionError("an amount without a currency", raw)
-        return Money(amount(raw, code), code)
+        if minor_units:
+            return Money(convert.minor_units(raw, code), code)  # type: ignore[arg-type]
+        return Money(convert.decimal(raw, comma=comma), code)  # type: ignore[arg-type]
 
     return money
 

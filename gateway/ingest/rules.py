@@ -207,7 +207,9 @@ def _money(money: Money, errors: list[RuleError], name: str) -> None:
     elif not amount.is_finite() or amount < 0:
         message = f"amount {amount} is not a number >= 0"
         errors.append(RuleError(f"{name}.amount", ItemCode.VALUE_INVALID, message))
-    elif _decimal_places(amount) > (scale := currency_scale(currency)):
+    elif -amount.as_tuple().exponent > (scale := currency_scale(currency)) and (  # type: ignore[operator]
+        _decimal_places(amount) > scale
+    ):
         message = f"amount {amount} has more than {scale} decimals for {currency}"
         errors.append(RuleError(f"{name}.amount", ItemCode.VALUE_INVALID, message))
 
