@@ -393,7 +393,7 @@ class _Generator:
         else:
             call = f"{self.const(field.convert, 'C')}({source})"
             if self.traced:
-                where = f"P.get({record.name(field.refers)})"
+                where = f"(P.get({record.name(field.refers)}) or path)"
                 out.append(f"{var} = None")
                 out.append(f"if {source} is not None:")
                 out.append(f"    try: {var} = {call}")

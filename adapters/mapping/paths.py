@@ -36,21 +36,3 @@ class Steps:
     """XML: the attribute read at the end of the walk."""
     general: Any = None
     """XML: the compiled lxml XPath of a path that is no plain walk; None otherwise."""
-
-    @property
-    def many(self) -> bool:
-        """JSON: whether the path fans out (``*``); XML cannot tell before reading."""
-        return EVERY in self.names
-
-    def below(self, prefix: Steps) -> tuple[str, ...] | None:
-        """The names after ``prefix`` when this path starts with its walk, else None."""
-        if (self.up, self.absolute, self.general) != (prefix.up, prefix.absolute, None):
-            return None
-        if prefix.attr is not None or self.names[: len(prefix.names)] != prefix.names:
-            return None
-        return self.names[len(prefix.names) :]
-
-
-def present(raw: Any) -> bool:
-    """A value counts when it is not missing and not only white space."""
-    return raw is not None and (not isinstance(raw, str) or bool(raw.strip()))

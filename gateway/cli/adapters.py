@@ -87,6 +87,8 @@ def run_test(args: argparse.Namespace) -> int:
                 onboarding.formats_of(registry, args.name)
             except onboarding.UnknownOperator as exc:
                 hint = f" ({exc})"
+        if not (args.root / "fixtures").is_dir():
+            hint = " (not a checkout: run it from one, or give --root DIR)"
         return _fail(f"no fixtures in {args.root / 'fixtures' / (args.name or '*')}{hint}")
     missing = onboarding.missing_schemas(registry)
     if missing:
