@@ -31,7 +31,7 @@ class Limits:
     """Most items in one message."""
     # The limits below are for the whole gateway; each process enforces its share
     # (divided by ``Settings.workers``). See gateway/limits.py and SECURITY.md.
-    operator_requests_per_s: float = 1000.0
+    operator_requests_per_s: float = 2000.0
     """Requests per second per operator (429 rate_limited beyond)."""
     operator_concurrency: int = 64
     """Requests in flight per operator (429 rate_limited beyond)."""
