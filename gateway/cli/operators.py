@@ -224,10 +224,10 @@ def run_set(args: argparse.Namespace) -> int:
     except PolicyInvalid as exc:
         print(f"aedgw: {exc}", file=sys.stderr)
         return 2
-    rate = profile.rate_per_s or "default"
+    rate = f"{profile.rate_per_s:g}/s" if profile.rate_per_s else "default"
     concurrency = profile.concurrency or "default"
     print(
-        f"operator {args.code}: rate {rate}/s, concurrency {concurrency}, "
+        f"operator {args.code}: rate {rate}, concurrency {concurrency}, "
         f"{len(profile.cert_fingerprints)} certificate(s), "
         f"client certificate {'required' if profile.require_client_cert else 'optional'}",
         file=sys.stderr,
