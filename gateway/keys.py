@@ -28,6 +28,8 @@ class Scope(StrEnum):
     OPERATOR = "operator"
     TARGETING = "targeting"
     ADMIN = "admin"
+    MONITORING = "monitoring"
+    """Reads /metrics when ``metrics_auth`` is on; nothing else."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,14 @@ COLUMNS = ("id", "target", "operator", "item_id", "record_id", "revision", "atte
            "error_code", "http_status", "last_error", "batch_id", "created_at", "dead_at")
 
 
+class FilterInvalid(ValueError):
+    """A filter's value is unusable; ``name`` is the filter."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name} {message}")
+        self.name = name
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     """Which dead letters: None means any."""
@@ -39,20 +47,20 @@ class Filters:
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> Filters:
-        """From query parameters, a JSON body or CLI options; ValueError names the bad one.
-        Times are ISO 8601, UTC when they carry no offset."""
+        """From query parameters, a JSON body or CLI options; FilterInvalid names the bad
+        one. Times are ISO 8601, UTC when they carry no offset."""
         text = {}
         for name in ("target", "operator", "code", "since", "until"):
             value = values.get(name)
             if value is not None and not isinstance(value, str):
-                raise ValueError(f"{name} must be a string")
+                raise FilterInvalid(name, "must be a string")
             text[name] = value or None
         times = {}
         for name in ("since", "until"):
             try:
                 when = datetime.fromisoformat(text[name]) if text[name] else None
             except ValueError:
-                raise ValueError(f"{name} is not an ISO 8601 time: {text[name]!r}") from None
+                raise FilterInvalid(name, f"is not an ISO 8601 time: {text[name]!r}") from None
             times[name] = when.replace(tzinfo=UTC) if when and when.tzinfo is None else when
         return cls(text["target"], text["operator"], times["since"], times["until"], text["code"])
 
