@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from gateway.canonical import format_time
+from gateway.delivery import outbox
 from gateway.delivery.outbox import State
 from gateway.store import Q
 
@@ -94,8 +95,8 @@ async def list_dead(
 
 async def replay(pool: asyncpg.Pool, filters: Filters, limit: int) -> Replayed:
     """Up to ``limit`` matching dead letters back to their queue, oldest first."""
-    rows = await pool.fetch(Q.replay_dead_letters, *filters.args(), limit)
-    superseded = sum(1 for r in rows if r["state"] == State.SUPERSEDED)
+    rows = await outbox.move(pool, Q.replay_dead_letters, *filters.args(), limit)
+    superseded = sum(1 for r in rows if r.state is State.SUPERSEDED)
     return Replayed(len(rows) - superseded, superseded)
 
 
