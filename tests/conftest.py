@@ -3,6 +3,8 @@ template database migrated once per session, and a fresh clone of it per test.""
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -19,6 +21,7 @@ from gateway.config import Settings, Target
 from gateway.embedded import create_database, load_pgserver
 from gateway.http.app import create_app
 from gateway.keys import Scope
+from gateway.logging import configure
 from gateway.operators import Profile
 from gateway.store import create_pool
 from gateway.store.migrate import migrate
@@ -131,6 +134,21 @@ def add_operator(pool: asyncpg.Pool) -> Callable[..., Awaitable[str]]:
         return key
 
     return add
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """Everything logged (structlog and the stdlib, from DEBUG up) as JSON lines."""
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure("json", "debug")
+    root.handlers[0].setStream(stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
 
 
 def bearer(key: str, **headers: str) -> dict[str, str]:
