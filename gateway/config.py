@@ -36,6 +36,13 @@ def _listen(value: str) -> str | None:
     return None
 
 
+def check_listen(value: str, where: str = "listen") -> None:
+    """Refuse a listen address that is not HOST:PORT (a ``--listen`` option, say)."""
+    problem = _listen(value)
+    if problem:
+        raise ConfigError(f"{where} = {value!r}: {problem}")
+
+
 def _name(value: str) -> str | None:
     # ":" is kept for the outbox queues of operators' callbacks ("callback:alpha").
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
@@ -160,7 +167,7 @@ class Settings:
 
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0] or "127.0.0.1"
+        return self.listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
 
     @property
     def port(self) -> int:

@@ -15,8 +15,9 @@ from aiohttp.test_utils import TestClient
 from gateway import keys
 from gateway.config import Target
 from gateway.delivery import deadletters, outbox
-from gateway.delivery.deadletters import Filters, ReplayBudget
+from gateway.delivery.deadletters import Filters
 from gateway.delivery.outbox import Settlement, State
+from gateway.delivery.pacing import RowBudget
 from gateway.http import admin
 from gateway.keys import Scope
 from tests.conftest import bearer
@@ -151,7 +152,7 @@ async def test_paced_replay_never_exceeds_the_budget(
 ) -> None:
     done: list[int] = []
     result = await deadletters.replay_paced(
-        pool, Filters(), 5, ReplayBudget(4.0, 2.0), done.append
+        pool, Filters(), 5, RowBudget(4.0, 2.0), done.append
     )
     assert (result.replayed, result.superseded) == (5, 0)
     chunks = [b - a for a, b in zip([0, *done], done, strict=False)]

@@ -11,8 +11,9 @@ import pytest
 
 from gateway.config import Retry, Target
 from gateway.delivery.circuit import Circuit, CircuitState, Permit
-from gateway.delivery.deadletters import Filters, ReplayBudget
+from gateway.delivery.deadletters import Filters
 from gateway.delivery.outbox import Batch, Row, State
+from gateway.delivery.pacing import RowBudget
 from gateway.delivery.policy import Attempt, Code, backoff, classify, parse_retry_after, plan
 
 RETRY = Retry(max_attempts=3, base_delay_s=1.0, max_delay_s=10.0)
@@ -155,7 +156,7 @@ def test_circuit_holds_for_retry_after() -> None:
 
 def test_replay_budget_is_a_token_bucket() -> None:
     clock = Clock()
-    budget = ReplayBudget(10.0, 20.0, clock=clock)
+    budget = RowBudget(10.0, 20.0, clock=clock)
     assert budget.available() == 20
     budget.spend(20)
     assert budget.available() == 0 and budget.wait_s() == pytest.approx(0.1)

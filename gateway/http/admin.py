@@ -10,7 +10,8 @@ from aiohttp import web
 
 from gateway.codes import MessageCode
 from gateway.delivery import deadletters
-from gateway.delivery.deadletters import FilterInvalid, Filters, ReplayBudget
+from gateway.delivery.deadletters import FilterInvalid, Filters
+from gateway.delivery.pacing import RowBudget
 from gateway.http.auth import authenticate
 from gateway.http.params import (
     BIGINT_MAX,
@@ -35,8 +36,8 @@ REPLAY_RATE, REPLAY_BURST = 100.0, 1000.0
 """Rows per second replayed through the API by one process, and the most at once."""
 
 
-def replay_budget() -> ReplayBudget:
-    return ReplayBudget(REPLAY_RATE, REPLAY_BURST)
+def replay_budget() -> RowBudget:
+    return RowBudget(REPLAY_RATE, REPLAY_BURST)
 
 
 FILTERS = ("target", "operator", "since", "until", "code")
