@@ -1,4 +1,6 @@
-"""The aedgw commands as a person runs them: real processes, a real database."""
+"""The aedgw commands as a person runs them, against a real database: in this process
+(``aedgw`` fixture) where a subprocess adds nothing; the entry point and ``demo`` in
+real processes."""
 
 from __future__ import annotations
 
@@ -8,24 +10,21 @@ import sys
 
 import orjson
 
+from gateway.delivery.circuit import Circuit
 from tests.conftest import FIXTURES, bearer
 
 
-def aedgw(*args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
+def aedgw_process(*args: str, database_url: str | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AEDGW_")}
     if database_url:
         env["AEDGW_DATABASE_URL"] = database_url
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
+        capture_output=True, text=True, env=env, timeout=600, check=False,
     )
 
 
-async def test_operators_and_keys_lifecycle(database_url: str, make_client) -> None:
+async def test_operators_and_keys_lifecycle(database_url: str, make_client, aedgw) -> None:
     added = aedgw("operators", "add", "alpha", "--name", "Alpha Post", database_url=database_url)
     assert added.returncode == 0, added.stderr
     again = aedgw("operators", "add", "alpha", database_url=database_url)
@@ -62,17 +61,102 @@ async def test_operators_and_keys_lifecycle(database_url: str, make_client) -> N
     assert alpha["disabled_at"] is not None
 
 
-def test_keys_for_an_unknown_operator_are_refused(database_url: str) -> None:
-    result = aedgw("keys", "issue", "--operator", "nobody", database_url=database_url)
-    assert result.returncode == 1 and result.stdout == ""
+def one_line(text: str) -> str:
+    lines = text.splitlines()
+    assert len(lines) == 1 and "Traceback" not in text, text
+    return lines[0]
 
 
-def test_operator_with_unknown_format_is_refused(database_url: str) -> None:
+def test_an_unknown_operator_is_named_with_the_known_ones(database_url: str, aedgw) -> None:
+    assert aedgw("operators", "add", "beta", database_url=database_url).returncode == 0
+    assert aedgw("operators", "add", "alpha", database_url=database_url).returncode == 0
+    for command in (("keys", "issue", "--operator", "nobody"), ("operators", "disable", "nobody")):
+        result = aedgw(*command, database_url=database_url)
+        assert result.returncode == 1 and result.stdout == ""
+        assert one_line(result.stderr.split("\n", 1)[1]) == (
+            "aedgw: no operator 'nobody' (known: alpha, beta)"
+        )
+
+
+def test_person_mistakes_are_one_line_never_a_traceback(database_url: str, aedgw) -> None:
+    for command, expected in [
+        (("keys", "issue", "--operator", "ALPHA"), "operator codes are lower case: 'alpha'"),
+        (("operators", "add", "Alpha"), "operator codes are lower case: 'alpha'"),
+        (("operators", "add", "al pha"), "is not an operator code"),
+        (("operators", "lisst"), "invalid choice: 'lisst'"),
+        (("keys", "rotate", "abc", "--overlap", "-1"), "is not a number of hours"),
+        (("deadletters", "list", "--limit", "-3"), "is not a number above 0"),
+        (("deadletters", "replay", "--rate", "0"), "is not a number above 0"),
+        (("deadletters", "list", "--since", "last week"), "since is not an ISO 8601 time"),
+        (("targets", "backfill", "cbp"), "no target 'cbp' in the settings (known: none"),
+        (("targets", "backfill", "cbp", "--since", "monday"), "is not an ISO 8601 time"),
+    ]:
+        result = aedgw(*command, database_url=database_url)
+        assert result.returncode in (1, 2), command
+        assert expected in result.stderr.splitlines()[-1], (command, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_a_setting_of_the_wrong_type_is_one_line(aedgw) -> None:
+    for env, expected in [
+        ({"AEDGW_LISTEN": "8080"}, "listen = '8080': is \"HOST:PORT\""),
+        ({"AEDGW_TARGETS": '[{"name": "cbp", "url": "http://t", "batch_size": -1}]'},
+         "targets[0].batch_size = -1: at least 1"),
+    ]:
+        result = aedgw("targets", "list", env=env)
+        assert result.returncode == 2
+        assert one_line(result.stderr).startswith(f"aedgw: configuration: {expected}")
+
+
+def test_operator_with_unknown_format_is_refused(database_url: str, aedgw) -> None:
     result = aedgw("operators", "add", "zeta", "--format", "zeta-xml", database_url=database_url)
     assert result.returncode == 2 and "unknown format" in result.stderr
 
 
-def test_translate_needs_no_database() -> None:
+def test_an_unreachable_database_is_one_line(aedgw) -> None:
+    result = aedgw("operators", "list", database_url="postgresql://me:pw@127.0.0.1:1/none")
+    assert result.returncode == 1
+    assert "pw" not in result.stderr, "no password on the screen"
+    assert result.stderr.splitlines()[-1].startswith(
+        "aedgw: the database postgresql://me:***@127.0.0.1:1/none"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_tables_keep_their_width_when_piped(database_url: str, aedgw) -> None:
+    url = "https://callbacks.example/" + "x" * 120
+    added = aedgw("operators", "add", "alpha", "--callback-url", url, database_url=database_url)
+    assert added.returncode == 0, added.stderr
+    table = aedgw("operators", "list", database_url=database_url).stdout
+    [row] = [line for line in table.splitlines() if "alpha" in line]
+    assert url in row, "one row, one line, however wide"
+
+
+def test_every_listing_has_json(database_url: str, aedgw) -> None:
+    listings = [("operators", "list"), ("deadletters", "list"), ("targets", "list"),
+                ("adapters", "list")]
+    for command in listings:
+        result = aedgw(*command, "--json", database_url=database_url)
+        assert result.returncode == 0, (command, result.stderr)
+        assert isinstance(orjson.loads(result.stdout), list), command
+
+
+def test_circuit_changes_are_logged(json_logs) -> None:
+    now = [0.0]
+    circuit = Circuit("cbp", 2, 10.0, clock=lambda: now[0])
+    permit = circuit.acquire()
+    circuit.release(permit, False)
+    circuit.release(circuit.acquire(), False)
+    now[0] = 11.0
+    probe = circuit.acquire()
+    circuit.release(probe, True)
+    events = [orjson.loads(line) for line in json_logs.getvalue().splitlines()]
+    changes = [(e["event"], e["target"]) for e in events if e["event"].startswith("circuit_")]
+    assert changes == [("circuit_open", "cbp"), ("circuit_half_open", "cbp"),
+                       ("circuit_closed", "cbp")]
+
+
+def test_translate_needs_no_database(aedgw) -> None:
     unreachable = "postgresql://nobody@127.0.0.1:1/none"
     result = aedgw(
         "translate",
@@ -96,13 +180,13 @@ def test_translate_needs_no_database() -> None:
 
 
 def test_migrate_is_idempotent(database_url: str) -> None:
-    result = aedgw("migrate", database_url=database_url)
-    assert result.returncode == 0
+    result = aedgw_process("migrate", database_url=database_url)  # the entry point itself
+    assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
 
 
 def test_demo_replays_every_fixture_and_drains_delivery(database_url: str) -> None:
-    result = aedgw("demo", "--fail-rate", "0.3", database_url=database_url)
+    result = aedgw_process("demo", "--fail-rate", "0.3", database_url=database_url)
     assert result.returncode == 0, result.stderr
     assert "alpha" in result.stdout and "epsilon" in result.stdout
     outbox_line = next(line for line in result.stdout.splitlines() if line.startswith("outbox:"))

@@ -21,7 +21,6 @@ from gateway.delivery.pacing import RowBudget
 from gateway.http import admin
 from gateway.keys import Scope
 from tests.conftest import bearer
-from tests.test_cli import aedgw
 from tests.test_delivery import alpha_message
 
 XML = {"Content-Type": "application/xml"}
@@ -159,10 +158,7 @@ async def test_paced_replay_never_exceeds_the_budget(
     assert sum(chunks) == 5 and max(chunks) <= 2
 
 
-async def test_deadletters_commands(
-    gateway: TestClient, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("COLUMNS", "200")  # the table as on a wide terminal
+async def test_deadletters_commands(gateway: TestClient, database_url: str, aedgw) -> None:
     listed = aedgw("deadletters", "list", "--target", "cbp", "--json", database_url=database_url)
     assert listed.returncode == 0, listed.stderr
     rows = orjson.loads(listed.stdout)
