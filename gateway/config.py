@@ -146,6 +146,20 @@ class Target:
 
 
 @dataclass(slots=True)
+class Scorecard:
+    late_hours: int = checked(4, low=1, high=48)
+    """An item is late when it arrives less than this many hours before its departure."""
+    rollup_interval_s: float = checked(300.0, low=1)
+    """How often ``serve`` recomputes today's daily rollups."""
+
+
+@dataclass(slots=True)
+class Console:
+    session_hours: float = checked(8.0, low=0.01)
+    """How long a console login lasts (it ends sooner when its key is revoked)."""
+
+
+@dataclass(slots=True)
 class Settings:
     listen: str = checked("127.0.0.1:8080", check=_listen)
     database_url: str | None = None
@@ -161,6 +175,8 @@ class Settings:
     metrics_auth: bool = False
     """``/metrics`` needs an admin or monitoring key (its labels name operators)."""
     limits: Limits = field(default_factory=Limits)
+    scorecard: Scorecard = field(default_factory=Scorecard)
+    console: Console = field(default_factory=Console)
     targets: list[Target] = field(default_factory=list)
     given: frozenset[str] = field(default=frozenset(), metadata={"internal": True})
     """Top-level settings the file or the environment gave (the rest are defaults)."""

@@ -22,6 +22,7 @@ from gateway.cli import (
     keys,
     operators,
     receiver,
+    scorecard,
     serve,
     targets,
     translate,
@@ -42,6 +43,7 @@ COMMAND_GROUPS = (
     receiver,
     bench,
     demo,
+    scorecard,
 )
 
 

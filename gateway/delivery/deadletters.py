@@ -19,7 +19,7 @@ from gateway.canonical import format_time, parse_time
 from gateway.delivery import outbox
 from gateway.delivery.outbox import State
 from gateway.delivery.pacing import RowBudget, paced
-from gateway.store import Q
+from gateway.store import Q, in_transaction
 
 COLUMNS = ("id", "target", "operator", "item_id", "record_id", "revision", "attempts",
            "error_code", "http_status", "last_error", "batch_id", "created_at", "dead_at")
@@ -91,9 +91,11 @@ async def list_dead(
     return [to_dict(row) for row in rows]
 
 
-async def replay(pool: asyncpg.Pool, filters: Filters, limit: int) -> Replayed:
-    """Up to ``limit`` matching dead letters back to their queue, oldest first."""
-    rows = await outbox.move(pool, Q.replay_dead_letters, *filters.args(), limit)
+async def replay(conn: asyncpg.Connection, filters: Filters, limit: int) -> Replayed:
+    """Up to ``limit`` matching dead letters back to their queue, oldest first, in the
+    caller's transaction (beside its audit entry). A WriteConflict means that an ingest
+    queued a newer revision meanwhile: run the transaction again (``in_transaction``)."""
+    rows = await outbox.moved(conn, Q.replay_dead_letters, *filters.args(), limit)
     superseded = sum(1 for r in rows if r.state is State.SUPERSEDED)
     return Replayed(len(rows) - superseded, superseded)
 
@@ -108,7 +110,7 @@ async def replay_paced(
     async def step(allowed: int) -> tuple[int, bool]:
         nonlocal replayed, superseded
         wanted = min(limit - replayed - superseded, allowed)
-        chunk = await replay(pool, filters, wanted)
+        chunk = await in_transaction(pool, lambda conn: replay(conn, filters, wanted))
         replayed += chunk.replayed
         superseded += chunk.superseded
         progress(replayed + superseded)

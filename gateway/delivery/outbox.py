@@ -134,16 +134,18 @@ async def depth(pool: asyncpg.Pool, queue: str) -> Depth:
 
 
 async def move(pool: asyncpg.Pool, query: str, *args: object) -> list[Settled]:
+    """Run ``moved`` in a transaction of its own, again when it loses a race."""
+    return await in_transaction(pool, lambda conn: moved(conn, query, *args))
+
+
+async def moved(conn: asyncpg.Connection, query: str, *args: object) -> list[Settled]:
     """Run a statement that moves rows between states (returning ``state`` and
     ``error_code``). A row going back to ``pending`` while an ingest queues a newer
-    revision of its item trips the one-pending-row index; run again, the statement sees
-    the newer row and supersedes. Settling, reaping and replaying all race ingest so."""
-
-    async def run(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-        try:
-            return await conn.fetch(query, *args)
-        except asyncpg.UniqueViolationError as exc:
-            raise WriteConflict(str(exc)) from exc
-
-    records = await in_transaction(pool, run)
+    revision of its item trips the one-pending-row index: that is a WriteConflict, and
+    run again, the statement sees the newer row and supersedes. Settling, reaping and
+    replaying all race ingest so."""
+    try:
+        records = await conn.fetch(query, *args)
+    except asyncpg.UniqueViolationError as exc:
+        raise WriteConflict(str(exc)) from exc
     return [Settled(State(r["state"]), r["error_code"]) for r in records]

@@ -26,6 +26,7 @@ from gateway.http.params import (
 from gateway.http.responses import ApiError, json_response
 from gateway.http.state import POOL, REPLAY_BUDGET
 from gateway.keys import Scope
+from gateway.store import in_transaction
 
 routes = web.RouteTableDef()
 
@@ -83,7 +84,7 @@ async def replay_dead_letters(request: web.Request) -> web.Response:
             headers={"Retry-After": str(wait)},
         )
     pool = request.app[POOL]
-    result = await deadletters.replay(pool, filters, allowed)
+    result = await in_transaction(pool, lambda conn: deadletters.replay(conn, filters, allowed))
     budget.spend(result.rows)
     return json_response({
         "replayed": result.replayed,

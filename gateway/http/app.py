@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -14,13 +16,14 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from adapters.registry import default_registry
+from gateway import rollups
 from gateway.codes import MessageCode
 from gateway.config import Settings
 from gateway.decisions import OUTCOMES_CHANNEL
 from gateway.delivery.callbacks import Callbacks
 from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
-from gateway.http import admin, decisions, messages, records
+from gateway.http import admin, console, decisions, messages, records, scorecard
 from gateway.http.auth import authenticate
 from gateway.http.params import query, strict_parameters
 from gateway.http.responses import ApiError, json_response
@@ -38,6 +41,7 @@ from gateway.http.state import (
 )
 from gateway.keys import NOTIFY_CHANNEL, KeyCache, Scope
 from gateway.logging import get_logger
+from gateway.metrics import HTTP_SECONDS, sample_pool
 from gateway.notify import Listener
 from gateway.store import StorageBusy, StorageUnavailable, create_pool
 
@@ -87,6 +91,10 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         exc.headers["X-Request-Id"] = request_id
         raise
     finally:
+        route = request.match_info.route.resource
+        HTTP_SECONDS.labels(
+            request.method, route.canonical if route else "unmatched", str(status)
+        ).observe(time.perf_counter() - started)
         principal = request.get(PRINCIPAL)
         log.info(
             "request",
@@ -158,6 +166,20 @@ async def _callbacks(app: web.Application) -> AsyncIterator[None]:
     await callbacks.stop()
 
 
+async def _pool_metrics(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(sample_pool(app[POOL]), name="pool-metrics")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _rollups(app: web.Application) -> AsyncIterator[None]:
+    """The scorecard's daily rollups, refreshed in the background (gateway/rollups.py)."""
+    async with rollups.running(app[POOL], app[SETTINGS].scorecard.rollup_interval_s):
+        yield
+
+
 _PROMETHEUS = make_aiohttp_handler()
 
 
@@ -200,10 +222,14 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_delivery)
     app.cleanup_ctx.append(_callbacks)
+    app.cleanup_ctx.append(_rollups)
+    app.cleanup_ctx.append(_pool_metrics)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
     app.add_routes(decisions.routes)
     app.add_routes(admin.routes)
+    app.add_routes(scorecard.routes)
+    app.add_routes(console.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
