@@ -172,7 +172,7 @@ class Ran:
 
 
 @pytest.fixture
-def aedgw(
+def cli(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., Ran]:
     """Run ``aedgw`` in this process, as a person would in an empty directory with no

@@ -50,7 +50,7 @@ def submit(port: int, key: str) -> int:
 
 
 def test_admin_commands_find_the_database_of_aedgw_serve(
-    tmp_path: Path, aedgw, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site = tmp_path / "site"
     site.mkdir()
@@ -61,19 +61,19 @@ def test_admin_commands_find_the_database_of_aedgw_serve(
         assert orjson.loads(state_file().read_bytes())["pg_dir"] == str(pg_dir)
 
         # From another directory (the fixture's empty one): the server's database.
-        missing = aedgw("keys", "issue", "--operator", "alpha")
+        missing = cli("keys", "issue", "--operator", "alpha")
         assert missing.returncode == 1 and missing.stdout == ""
         used, refused = missing.stderr.splitlines()
         assert used.startswith(f"aedgw: using the embedded database in {pg_dir} (recorded")
         assert refused == "aedgw: no operator 'alpha' (known: none yet)"
         assert not Path("var").exists(), "no database created where the command ran"
-        assert aedgw("operators", "add", "alpha").returncode == 0
-        key = aedgw("keys", "issue", "--operator", "alpha").stdout.strip()
+        assert cli("operators", "add", "alpha").returncode == 0
+        key = cli("keys", "issue", "--operator", "alpha").stdout.strip()
         assert submit(port, key) == 202, "the server knows the key the command issued"
 
         # No record: nothing found here is one line and a non-zero exit, nothing created.
         monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "no-state"))
-        nothing = aedgw("operators", "list")
+        nothing = cli("operators", "list")
         assert nothing.returncode == 1 and nothing.stdout == ""
         [hint] = nothing.stderr.splitlines()
         assert hint.startswith("aedgw: no gateway database found: start 'aedgw serve'")
@@ -81,14 +81,14 @@ def test_admin_commands_find_the_database_of_aedgw_serve(
 
         # A data directory the settings give but that holds no cluster: not created either.
         elsewhere = tmp_path / "elsewhere"
-        given = aedgw("operators", "list", env={"AEDGW_DATA_DIR": str(elsewhere)})
+        given = cli("operators", "list", env={"AEDGW_DATA_DIR": str(elsewhere)})
         assert given.returncode == 1
         assert f"no database in {elsewhere.resolve() / 'pg'}" in given.stderr
         assert not elsewhere.exists()
 
         # In the server's directory, ./var is found without a record.
         monkeypatch.chdir(site)
-        here = aedgw("operators", "list", "--json")
+        here = cli("operators", "list", "--json")
         assert here.returncode == 0, here.stderr
         assert [o["code"] for o in orjson.loads(here.stdout)] == ["alpha"]
         assert "found in the current directory" in here.stderr
@@ -102,12 +102,12 @@ def test_admin_commands_find_the_database_of_aedgw_serve(
     assert server.returncode == 0
 
 
-def test_a_port_in_use_is_one_line_naming_listen(aedgw) -> None:
+def test_a_port_in_use_is_one_line_naming_listen(cli) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        result = aedgw("serve", "--listen", f"127.0.0.1:{port}")
+        result = cli("serve", "--listen", f"127.0.0.1:{port}")
     assert result.returncode == 2
     assert result.stderr == (
         f"aedgw: configuration: cannot listen on 127.0.0.1:{port}: the port is in use; "

@@ -158,20 +158,20 @@ async def test_paced_replay_never_exceeds_the_budget(
     assert sum(chunks) == 5 and max(chunks) <= 2
 
 
-async def test_deadletters_commands(gateway: TestClient, database_url: str, aedgw) -> None:
-    listed = aedgw("deadletters", "list", "--target", "cbp", "--json", database_url=database_url)
+async def test_deadletters_commands(gateway: TestClient, database_url: str, cli) -> None:
+    listed = cli("deadletters", "list", "--target", "cbp", "--json", database_url=database_url)
     assert listed.returncode == 0, listed.stderr
     rows = orjson.loads(listed.stdout)
     assert len(rows) == 6 and "6 of 6 dead letters" in listed.stderr
-    table = aedgw("deadletters", "list", "--code", "server_error", database_url=database_url)
+    table = cli("deadletters", "list", "--code", "server_error", database_url=database_url)
     assert table.returncode == 0 and "server_error" in table.stdout
 
-    replayed = aedgw("deadletters", "replay", "--code", "rejected", "--rate", "50", "--json",
+    replayed = cli("deadletters", "replay", "--code", "rejected", "--rate", "50", "--json",
                      database_url=database_url)
     assert replayed.returncode == 0, replayed.stderr
     assert orjson.loads(replayed.stdout) == {"replayed": 3, "superseded": 0}
-    left = aedgw("deadletters", "list", "--json", database_url=database_url)
+    left = cli("deadletters", "list", "--json", database_url=database_url)
     assert {r["error_code"] for r in orjson.loads(left.stdout)} == {"client_error", "server_error"}
 
-    bad = aedgw("deadletters", "list", "--since", "last week", database_url=database_url)
+    bad = cli("deadletters", "list", "--since", "last week", database_url=database_url)
     assert bad.returncode == 2 and "since" in bad.stderr

@@ -55,11 +55,13 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 class _NoClientBytes(logging.Filter):
     """aiohttp's parser errors quote the raw line they stopped at: a bearer key read from
-    a CRLF file would be logged whole. Keep the status and the kind of error only."""
+    a CRLF file would be logged whole. Keep the status and the kind of error only, as a
+    warning (the client's mistake, not the gateway's)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, HttpProcessingError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.msg = "bad_http_request status=%s error=%s"
             record.args = (error.code, type(error).__name__)
             record.exc_info = None
