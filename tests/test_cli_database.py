@@ -114,3 +114,19 @@ def test_a_port_in_use_is_one_line_naming_listen(cli) -> None:
         "choose another with --listen HOST:PORT\n"
     )
     assert not Path("var").exists(), "no database started for nothing"
+
+
+def test_any_command_on_a_port_in_use_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AEDGW_")}
+        result = subprocess.run(  # a process: the receiver serves with signal handlers
+            [sys.executable, "-m", "gateway", "receiver", "--port", str(port)],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("aedgw: ")
+    assert line.endswith("address already in use; choose another port")

@@ -9,6 +9,7 @@ non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), 1)
     except StorageBusy as exc:
         return _fail(f"the database is busy ({type(exc).__name__}); try again", 1)
+    except OSError as exc:  # the machine's answer (a port in use, a file not there)
+        where = f": {exc.filename}" if exc.filename else ""
+        hint = "; choose another port" if exc.errno == errno.EADDRINUSE else ""
+        return _fail(f"{exc.strerror or exc}{where}{hint}", 1)
     except KeyboardInterrupt:
         return 130
 
