@@ -53,6 +53,17 @@ async def test_a_key_with_a_control_character_is_never_logged(
     assert secret[:16] not in logged
 
 
+async def test_a_key_with_bytes_that_are_no_utf8_is_401_not_500(client) -> None:
+    # aiohttp hands such bytes over as lone surrogates, which PostgreSQL cannot take.
+    for key_id in (b"\xff\xfe", b"\xed\xa0\x80", "é".encode()):
+        answer = await raw_request(
+            client,
+            b"GET /v1/outcomes HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer aedgw_"
+            + key_id + b"_" + b"s" * 43 + b"\r\nConnection: close\r\n\r\n",
+        )
+        assert answer.split(b"\r\n")[0] == b"HTTP/1.1 401 Unauthorized", answer
+
+
 async def test_a_real_key_id_with_a_wrong_secret_is_refused(client, add_operator) -> None:
     key = await add_operator("alpha")
     key_id, secret = keys.split(key)

@@ -170,6 +170,12 @@ async def test_an_unknown_query_parameter_is_400_on_every_endpoint(client) -> No
         assert (error["code"], error["details"]) == ("bad_request", {"parameter": "afer"})
 
 
+async def test_a_path_no_route_serves_is_404_whatever_its_parameters(client) -> None:
+    response = await client.get("/v1/nothing-here?afer=1")
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "not_found"
+
+
 # -- hostile values anywhere: never a 5xx -----------------------------------------------
 
 @pytest.fixture(scope="module")

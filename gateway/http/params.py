@@ -55,6 +55,8 @@ def declared(handler: Callable[..., Any]) -> frozenset[str]:
 @web.middleware
 async def strict_parameters(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse unknown query parameters and unusable path or query values (400)."""
+    if request.match_info.http_exception is not None:  # no such route: its 404 or 405
+        return await handler(request)
     for name, value in request.match_info.items():
         text(name, value)
     accepted = declared(request.match_info.handler)
