@@ -137,11 +137,11 @@ def _rank(offer: str, ranges: list[tuple[str, float]]) -> tuple[float, int] | No
     return found
 
 
-def cursor_param(text: str | None) -> feed.Cursor | None:
-    if text is None:
+def cursor_param(given: str | None) -> feed.Cursor | None:
+    if given is None:
         return None
     try:
-        return feed.Cursor.decode(text)
+        return feed.Cursor.decode(given)
     except feed.CursorInvalid as invalid:
         raise bad_parameter("after", str(invalid)) from None
 
@@ -155,11 +155,11 @@ def number_param(
     kind: Callable[[str], float],
 ) -> float:
     """A bounded numeric query parameter; out of bounds is a 400, never silently clamped."""
-    text = query_value(request, name)
-    if text is None:
+    given = query_value(request, name)
+    if given is None:
         return default
     try:
-        value = kind(text)
+        value = kind(given)
     except ValueError:
         value = None
     if value is None or not low <= value <= high:
