@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -46,15 +46,6 @@ async def record(
 ) -> None:
     """Append one act; ``action`` is dotted (``keys.revoke``), ``subject`` what it acted on."""
     await conn.execute(Q.insert_audit, actor.name, action, subject, details or {}, actor.source)
-
-
-def parse_time(text: str) -> datetime:
-    """A ``since`` filter: ISO 8601, UTC when it carries no offset; ValueError says why."""
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"since is not an ISO 8601 time: {text!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 async def entries(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gateway.config import ConfigError, Limits
+from gateway.delivery.pacing import RowBudget  # the token bucket, here over requests
 
 UPLOAD_GRACE_S = 5.0
 """Seconds a body may take before the minimum upload rate applies."""
@@ -48,35 +49,6 @@ class Refused(Exception):
         self.retry_after_s = retry_after_s
 
 
-class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved up. Spending more than is there
-    leaves a debt that later calls wait out (dead-letter replays spend a chunk at once)."""
-
-    def __init__(
-        self, rate: float, burst: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._tokens = burst
-        self._at = clock()
-
-    def available(self) -> int:
-        """Whole tokens that may be spent now."""
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        return int(self._tokens)
-
-    def wait_s(self) -> float:
-        """Seconds until at least one token is there."""
-        return 0.0 if self.available() >= 1 else (1 - self._tokens) / self.rate
-
-    def spend(self, tokens: int) -> None:
-        self.available()
-        self._tokens -= tokens
-
-
 @dataclass(frozen=True, slots=True)
 class Share:
     """This process's part of a gateway-wide operator limit."""
@@ -94,7 +66,7 @@ class OperatorLimiter:
         self._limits = limits
         self._workers = workers
         self._clock = clock
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets: dict[str, RowBudget] = {}
         self._in_flight: dict[str, int] = {}
 
     def share(self, rate_per_s: float | None, concurrency: int | None) -> Share:
@@ -109,7 +81,7 @@ class OperatorLimiter:
         bucket = self._buckets.get(operator)
         if bucket is None or bucket.rate != share.rate_per_s:
             burst = max(1.0, share.rate_per_s)
-            bucket = TokenBucket(share.rate_per_s, burst, clock=self._clock)
+            bucket = RowBudget(share.rate_per_s, burst, clock=self._clock)
             self._buckets[operator] = bucket
         if bucket.available() < 1:
             raise Refused(
@@ -188,13 +160,8 @@ class UploadPace:
 
 def check(limits: Limits, workers: int) -> None:
     """Refuse settings under which the gateway could not work: a process's share of
-    body memory must hold at least one body of the largest size accepted."""
-    if workers < 1:
-        raise ConfigError("workers: at least 1")
-    for name in ("operator_requests_per_s", "operator_concurrency", "body_timeout_s",
-                 "min_upload_bytes_per_s", "body_memory_bytes", "max_connections"):
-        if not getattr(limits, name) > 0:
-            raise ConfigError(f"limits.{name}: must be above 0")
+    body memory must hold at least one body of the largest size accepted (each value's
+    own range is checked when the settings are read)."""
     if limits.body_memory_bytes // workers < limits.max_body_bytes:
         raise ConfigError(
             f"limits.body_memory_bytes: {limits.body_memory_bytes} shared by {workers} "

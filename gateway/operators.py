@@ -24,6 +24,17 @@ NOTIFY_CHANNEL = "aedgw_operators"
 CACHE_SECONDS = 60.0
 """A cached profile is read again after this long even without a NOTIFY (one missed
 while the LISTEN connection was down)."""
+CODE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+"""An operator code; the operators table's CHECK says the same (migration 0001)."""
+
+
+def code_problem(code: str) -> str | None:
+    """What is wrong with ``code`` as an operator code (None when it is one)."""
+    if CODE.fullmatch(code):
+        return None
+    if CODE.fullmatch(code.lower()):
+        return f"operator codes are lower case: {code.lower()!r}, not {code!r}"
+    return f"{code!r} is not an operator code (a lower-case letter, then letters, digits, - or _)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +95,13 @@ class OperatorExists(Exception):
 
 
 class OperatorUnknown(LookupError):
-    """No operator of that code."""
+    """No operator has this code; ``known`` lists those that exist."""
+
+    def __init__(self, code: str, known: list[str]) -> None:
+        listed = ", ".join(known) or "none yet"
+        super().__init__(f"no operator {code!r} (known: {listed})")
+        self.code = code
+        self.known = known
 
 
 class PolicyInvalid(ValueError):
@@ -124,6 +141,19 @@ async def list_all(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(Q.list_operators)
 
 
+async def codes(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+    """Every registered operator's code, in order."""
+    return [row["code"] for row in await conn.fetch(Q.list_operators)]
+
+
+async def require(conn: asyncpg.Connection | asyncpg.Pool, code: str) -> Profile:
+    """The operator's profile; OperatorUnknown (listing the known codes) when none."""
+    profile = await get(conn, code)
+    if profile is None:
+        raise OperatorUnknown(code, await codes(conn))
+    return profile
+
+
 async def disable(conn: asyncpg.Connection, code: str, actor: Actor) -> bool:
     """Refuse the operator's keys from now on, in every process (their caches are dropped)."""
     async with conn.transaction():
@@ -143,7 +173,7 @@ async def set_policy(
     async with conn.transaction():
         row = await conn.fetchrow(Q.lock_operator, code)
         if row is None:
-            raise OperatorUnknown(code)
+            raise OperatorUnknown(code, await codes(conn))
         before = Profile.from_row(row)
         after = change(before)
         if after.require_client_cert and not after.cert_fingerprints:

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway import audit, operators
+from gateway import audit, config, operators
 from gateway.config import ConfigError, Limits, Settings
 from gateway.http import site
 from gateway.http.app import create_app
@@ -86,8 +86,8 @@ def test_settings_that_could_not_work_are_refused() -> None:
     check(Limits(), workers=1)
     with pytest.raises(ConfigError, match="body_memory_bytes"):
         check(Limits(body_memory_bytes=64 * 2**20), workers=2)
-    with pytest.raises(ConfigError, match="operator_concurrency"):
-        check(Limits(operator_concurrency=0), workers=1)
+    with pytest.raises(ConfigError, match=r"limits\.operator_concurrency"):
+        config.load(None, {"AEDGW_LIMITS__OPERATOR_CONCURRENCY": "0"})
 
 
 def test_serve_refuses_unworkable_limits_in_one_line(tmp_path: Path) -> None:

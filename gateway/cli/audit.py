@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -12,6 +11,7 @@ import orjson
 
 from gateway import audit
 from gateway.cli import database
+from gateway.cli.arguments import utc_time
 from gateway.cli.output import emit
 
 COLUMNS = ("id", "at", "actor", "action", "subject", "source", "details")
@@ -22,7 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = group.add_subparsers(dest="what", required=True, metavar="ACTION")
     lst = sub.add_parser("list", help="acts in the order they happened")
     lst.add_argument(
-        "--since", type=_time, help="at or after this ISO 8601 time (UTC if no offset)"
+        "--since", type=utc_time, help="at or after this ISO 8601 time (UTC if no offset)"
     )
     lst.add_argument("--action", help="keys, keys.revoke, operators, deadletters.replay, …")
     lst.add_argument("--actor", help="an admin key id, or cli:<user>@<host>")
@@ -30,13 +30,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     lst.add_argument("--limit", type=int, default=100, help="most entries shown (default 100)")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(run=run_list)
-
-
-def _time(text: str) -> datetime:
-    try:
-        return audit.parse_time(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run_list(args: argparse.Namespace) -> int:

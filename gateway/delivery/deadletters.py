@@ -1,30 +1,38 @@
 """Dead letters: list them, and replay them at a bounded rate.
 
 Replay returns rows to their queue with attempts reset and a new batch. It is paced by a
-token bucket over rows (``ReplayBudget``): a replay of a big outage's dead letters must
-not hit the endpoint that just recovered with everything at once. The CLI waits for
+token bucket over rows (``pacing.RowBudget``): a replay of a big outage's dead letters
+must not hit the endpoint that just recovered with everything at once. The CLI waits for
 tokens; the admin API answers 429 with Retry-After when the bucket is empty.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from gateway import audit
 from gateway.audit import Actor
-from gateway.canonical import format_time
+from gateway.canonical import format_time, parse_time
+from gateway.delivery import outbox
 from gateway.delivery.outbox import State
-from gateway.limits import TokenBucket
+from gateway.delivery.pacing import RowBudget, paced
 from gateway.store import Q, in_transaction
 
 COLUMNS = ("id", "target", "operator", "item_id", "record_id", "revision", "attempts",
            "error_code", "http_status", "last_error", "batch_id", "created_at", "dead_at")
+
+
+class FilterInvalid(ValueError):
+    """A filter's value is unusable; ``name`` is the filter."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name} {message}")
+        self.name = name
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,21 +49,20 @@ class Filters:
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> Filters:
-        """From query parameters, a JSON body or CLI options; ValueError names the bad one.
-        Times are ISO 8601, UTC when they carry no offset."""
+        """From query parameters, a JSON body or CLI options; FilterInvalid names the bad
+        one. Times are ISO 8601, UTC when they carry no offset."""
         text = {}
         for name in ("target", "operator", "code", "since", "until"):
             value = values.get(name)
             if value is not None and not isinstance(value, str):
-                raise ValueError(f"{name} must be a string")
+                raise FilterInvalid(name, "must be a string")
             text[name] = value or None
         times = {}
         for name in ("since", "until"):
             try:
-                when = datetime.fromisoformat(text[name]) if text[name] else None
+                times[name] = parse_time(text[name]) if text[name] else None
             except ValueError:
-                raise ValueError(f"{name} is not an ISO 8601 time: {text[name]!r}") from None
-            times[name] = when.replace(tzinfo=UTC) if when and when.tzinfo is None else when
+                raise FilterInvalid(name, f"is not an ISO 8601 time: {text[name]!r}") from None
         return cls(text["target"], text["operator"], times["since"], times["until"], text["code"])
 
     def args(self) -> tuple[Any, ...]:
@@ -96,18 +103,25 @@ async def list_dead(
     return [to_dict(row) for row in rows]
 
 
-async def replay(
+async def replay(conn: asyncpg.Connection, filters: Filters, limit: int) -> Replayed:
+    """Up to ``limit`` matching dead letters back to their queue, oldest first, in the
+    caller's transaction (beside its audit entry). A WriteConflict means that an ingest
+    queued a newer revision meanwhile: run the transaction again (``in_transaction``)."""
+    rows = await outbox.moved(conn, Q.replay_dead_letters, *filters.args(), limit)
+    superseded = sum(1 for r in rows if r.state is State.SUPERSEDED)
+    return Replayed(len(rows) - superseded, superseded)
+
+
+async def replay_audited(
     pool: asyncpg.Pool, filters: Filters, limit: int, actor: Actor, via: str
 ) -> Replayed:
-    """Up to ``limit`` matching dead letters back to their queue, oldest first; the
-    replay is in the audit trail (``via``: api, cli or console), committed with it."""
+    """:func:`replay` in a transaction of its own with its audit entry (``via``: api,
+    cli or console), run again when it loses a race with an ingest."""
 
     async def work(conn: asyncpg.Connection) -> Replayed:
-        rows = await conn.fetch(Q.replay_dead_letters, *filters.args(), limit)
-        superseded = sum(1 for r in rows if r["state"] == State.SUPERSEDED)
-        done = Replayed(len(rows) - superseded, superseded)
+        done = await replay(conn, filters, limit)
         details = {"via": via, "filters": filters.as_dict(), "replayed": done.replayed,
-                   "superseded": superseded}
+                   "superseded": done.superseded}
         await audit.record(conn, actor, "deadletters.replay", filters.target, details)
         return done
 
@@ -115,23 +129,23 @@ async def replay(
 
 
 async def replay_paced(
-    pool: asyncpg.Pool, filters: Filters, limit: int, budget: ReplayBudget, actor: Actor,
+    pool: asyncpg.Pool, filters: Filters, limit: int, budget: RowBudget, actor: Actor,
     progress: Callable[[int], None] = lambda _done: None,
 ) -> Replayed:
-    """Replay in chunks of what the budget allows, sleeping until it refills."""
+    """Replay up to ``limit`` rows in chunks of what the budget allows."""
     replayed = superseded = 0
-    while replayed + superseded < limit:
-        allowed = min(limit - replayed - superseded, budget.available())
-        if allowed < 1:
-            await asyncio.sleep(budget.wait_s())
-            continue
-        chunk = await replay(pool, filters, allowed, actor, "cli")
-        budget.spend(chunk.rows)
+
+    async def step(allowed: int) -> tuple[int, bool]:
+        nonlocal replayed, superseded
+        wanted = min(limit - replayed - superseded, allowed)
+        chunk = await replay_audited(pool, filters, wanted, actor, "cli")
         replayed += chunk.replayed
         superseded += chunk.superseded
         progress(replayed + superseded)
-        if chunk.rows < allowed:
-            break
+        return chunk.rows, chunk.rows < wanted or replayed + superseded >= limit
+
+    if limit > 0:
+        await paced(budget, step)
     return Replayed(replayed, superseded)
 
 
@@ -146,8 +160,3 @@ def to_dict(row: asyncpg.Record) -> dict[str, Any]:
             value = str(value)
         out[column] = value
     return out
-
-
-class ReplayBudget(TokenBucket):
-    """A token bucket over replayed rows: ``rate`` rows per second, at most ``burst``
-    at once."""

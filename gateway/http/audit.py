@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import audit
-from gateway.codes import MessageCode
+from gateway.canonical import parse_time
 from gateway.http.auth import authenticate
-from gateway.http.responses import ApiError, json_response
+from gateway.http.params import BIGINT_MAX, bad_parameter, number_param, query, query_value
+from gateway.http.responses import json_response
 from gateway.http.state import POOL
 from gateway.keys import Scope
 
@@ -17,27 +18,22 @@ LIST_DEFAULT, LIST_MAX = 100, 1000
 
 
 @routes.get("/v1/admin/audit")
+@query("since", "action", "actor", "limit", "after")
 async def list_audit(request: web.Request) -> web.Response:
     await authenticate(request, Scope.ADMIN)
-    query = request.query
+    since = query_value(request, "since")
     try:
-        limit = int(query.get("limit", LIST_DEFAULT))
-        after = int(query.get("after", 0))
-        since = audit.parse_time(query["since"]) if query.get("since") else None
-    except ValueError as exc:
-        raise ApiError(400, MessageCode.BAD_REQUEST, str(exc)) from None
-    if not 1 <= limit <= LIST_MAX:
-        raise ApiError(400, MessageCode.BAD_REQUEST, f"limit is 1 to {LIST_MAX}")
-    if not 0 <= after < 2**63:
-        raise ApiError(400, MessageCode.BAD_REQUEST, "after is an audit entry id")
+        since_time = parse_time(since) if since else None
+    except ValueError:
+        raise bad_parameter("since", f"{since!r} is not an ISO 8601 time") from None
+    limit = int(number_param(request, "limit", LIST_DEFAULT, 1, LIST_MAX, int))
     entries = await audit.entries(
         request.app[POOL],
-        since=since,
-        action=query.get("action") or None,
-        actor=query.get("actor") or None,
-        after_id=after,
+        since=since_time,
+        action=query_value(request, "action"),
+        actor=query_value(request, "actor"),
+        after_id=int(number_param(request, "after", 0, 0, BIGINT_MAX, int)),
         limit=limit,
     )
     following = entries[-1]["id"] if len(entries) == limit else None
     return json_response({"entries": entries, "next": following})
-

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from adapters.registry import Registry
 from gateway.config import Settings
-from gateway.delivery.deadletters import ReplayBudget
+from gateway.delivery.pacing import RowBudget
 from gateway.feed import FeedSignal
 from gateway.keys import KeyCache, Principal
 from gateway.limits import BodyMemory, OperatorLimiter
@@ -22,7 +22,7 @@ REGISTRY = web.AppKey("registry", Registry)
 LISTENER = web.AppKey("listener", Listener)
 FEED = web.AppKey("feed", FeedSignal)
 OUTCOMES = web.AppKey("outcomes", FeedSignal)
-REPLAY_BUDGET = web.AppKey("replay_budget", ReplayBudget)
+REPLAY_BUDGET = web.AppKey("replay_budget", RowBudget)
 PROFILES = web.AppKey("profiles", ProfileCache)
 LIMITER = web.AppKey("limiter", OperatorLimiter)
 BODY_MEMORY = web.AppKey("body_memory", BodyMemory)

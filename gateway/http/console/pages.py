@@ -24,6 +24,7 @@ from gateway.delivery import deadletters
 from gateway.delivery.deadletters import Filters
 from gateway.http.console import charts, sessions
 from gateway.http.console.sessions import Session
+from gateway.http.params import query
 from gateway.http.state import POOL, REPLAY_BUDGET, SETTINGS
 from gateway.keys import Scope
 from gateway.scorecard import BY_NAME, Period
@@ -200,6 +201,7 @@ async def overview_page(request: web.Request, session: Session) -> web.StreamRes
 
 
 @routes.get("/console/rejections")
+@query("hours", "operator")
 @page
 async def rejections_page(request: web.Request, session: Session) -> web.StreamResponse:
     hours = _choice(request, "hours", REJECTION_HOURS, 24)
@@ -215,6 +217,7 @@ async def rejections_page(request: web.Request, session: Session) -> web.StreamR
 
 
 @routes.get("/console/scorecard")
+@query("operator", "since", "until")
 @page
 async def scorecard_page(request: web.Request, session: Session) -> web.StreamResponse:
     operator = request.query.get("operator") or None
@@ -245,6 +248,7 @@ async def scorecard_page(request: web.Request, session: Session) -> web.StreamRe
 
 
 @routes.get("/console/deadletters")
+@query(*FILTERS)
 @page
 async def deadletters_page(request: web.Request, session: Session) -> web.StreamResponse:
     return await _deadletters(request, session, {k: request.query.get(k, "") for k in FILTERS})
@@ -285,7 +289,9 @@ async def replay(request: web.Request, session: Session) -> web.StreamResponse:
         return await _deadletters(request, session, values, status=429,
                                   notice=f"Replay budget spent; try again in {wait} s.")
     actor = _actor(request, session.key_id)
-    result = await deadletters.replay(request.app[POOL], filters, allowed, actor, "console")
+    result = await deadletters.replay_audited(
+        request.app[POOL], filters, allowed, actor, "console"
+    )
     budget.spend(result.rows)
     notice = (f"Replayed {result.replayed} dead letters; {result.superseded} superseded "
               "(a newer revision of the item exists for the target).")
@@ -293,6 +299,7 @@ async def replay(request: web.Request, session: Session) -> web.StreamResponse:
 
 
 @routes.get("/console/items")
+@query("item_id", "operator")
 @page
 async def items_page(request: web.Request, session: Session) -> web.StreamResponse:
     item_id = request.query.get("item_id", "").strip().upper()
