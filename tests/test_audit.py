@@ -14,7 +14,6 @@ from gateway import audit, keys, operators
 from gateway.keys import Scope
 from gateway.operators import PolicyInvalid
 from tests.conftest import bearer
-from tests.test_cli import aedgw
 
 AUDIT = "/v1/admin/audit"
 
@@ -43,12 +42,12 @@ async def test_history_cannot_be_rewritten(pool: asyncpg.Pool, statement: str) -
 
 
 def test_every_act_of_the_commands_is_recorded(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch, cli
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")  # the table as on a wide terminal
 
     def run(*args: str) -> str:
-        result = aedgw(*args, database_url=database_url)
+        result = cli(*args, database_url=database_url)
         assert result.returncode == 0, (args, result.stderr)
         return result.stdout.strip()
 
@@ -58,7 +57,7 @@ def test_every_act_of_the_commands_is_recorded(
     run("keys", "revoke", new_id)
     run("operators", "set", "alpha", "--rate", "50", "--concurrency", "4")
     run("operators", "disable", "alpha")
-    assert aedgw("keys", "revoke", "nosuchkey", database_url=database_url).returncode == 1
+    assert cli("keys", "revoke", "nosuchkey", database_url=database_url).returncode == 1
 
     entries = orjson.loads(run("audit", "list", "--json"))
     acts = [(e["action"], e["subject"]) for e in entries]
@@ -83,9 +82,9 @@ def test_every_act_of_the_commands_is_recorded(
     only_keys = orjson.loads(run("audit", "list", "--action", "keys", "--json"))
     assert [e["action"] for e in only_keys] == ["keys.issue", "keys.issue", "keys.rotate",
                                                 "keys.revoke"]
-    table = aedgw("audit", "list", "--limit", "2", database_url=database_url)
+    table = cli("audit", "list", "--limit", "2", database_url=database_url)
     assert table.returncode == 0 and "operators.add" in table.stdout
-    wrong = aedgw("audit", "list", "--since", "yesterday", database_url=database_url)
+    wrong = cli("audit", "list", "--since", "yesterday", database_url=database_url)
     assert wrong.returncode == 2 and "since" in wrong.stderr and "Traceback" not in wrong.stderr
 
 

@@ -141,7 +141,7 @@ async def test_replay_supersedes_a_revision_that_would_overtake(
 ) -> None:
     key = await add_operator("alpha")
     await post(gateway, key, alpha_message(100, revised=True))  # revision 2, pending
-    result = await deadletters.replay(
+    result = await deadletters.replay_audited(
         pool, Filters(target="cbp", code="rejected"), 100, audit.cli_actor(), "cli"
     )
     assert (result.replayed, result.superseded) == (0, 3)

@@ -13,18 +13,17 @@ import orjson
 from gateway import audit, keys
 from gateway.keys import Scope
 from tests.conftest import bearer
-from tests.test_cli import aedgw
 
 
-def test_issue_with_expiry_and_list_with_last_use(database_url: str) -> None:
-    assert aedgw("operators", "add", "alpha", database_url=database_url).returncode == 0
-    issued = aedgw(
+def test_issue_with_expiry_and_list_with_last_use(database_url: str, cli) -> None:
+    assert cli("operators", "add", "alpha", database_url=database_url).returncode == 0
+    issued = cli(
         "keys", "issue", "--operator", "alpha", "--expires-in", "90d", database_url=database_url
     )
     assert issued.returncode == 0, issued.stderr
     assert "valid until 20" in issued.stderr
-    forever = aedgw("keys", "issue", "--admin", "ops", database_url=database_url)
-    listed = aedgw("keys", "list", "--json", database_url=database_url)
+    forever = cli("keys", "issue", "--admin", "ops", database_url=database_url)
+    listed = cli("keys", "list", "--json", database_url=database_url)
     rows = {row["key_id"]: row for row in orjson.loads(listed.stdout)}
     expiring = rows[issued.stdout.split("_")[1]]
     expires_at = datetime.fromisoformat(expiring["expires_at"])
@@ -32,13 +31,13 @@ def test_issue_with_expiry_and_list_with_last_use(database_url: str) -> None:
     assert expires_at - created_at == timedelta(days=90)
     assert expiring["last_used_at"] is None and expiring["subject"] == "alpha"
     assert rows[forever.stdout.split("_")[1]]["expires_at"] is None
-    table = aedgw("keys", "list", database_url=database_url)
+    table = cli("keys", "list", database_url=database_url)
     assert table.returncode == 0 and "ops" in table.stdout  # a table for people
 
 
-def test_a_wrong_expiry_is_one_line(database_url: str) -> None:
+def test_a_wrong_expiry_is_one_line(database_url: str, cli) -> None:
     for wrong in ("90", "soon", "-1d", "99999d"):
-        result = aedgw(
+        result = cli(
             "keys", "issue", "--admin", "ops", "--expires-in", wrong, database_url=database_url
         )
         assert result.returncode == 2, wrong

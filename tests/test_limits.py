@@ -9,12 +9,13 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
 import pytest
+from aiohttp import ClientResponse
 
 from gateway import audit, config, operators
 from gateway.config import ConfigError, Limits, Settings
@@ -151,17 +152,40 @@ async def test_an_override_reaches_a_running_gateway(client, add_operator, datab
     assert back.returncode == 0, back.stderr
 
 
-async def slow_upload(client, key: str, first: bytes, release: asyncio.Event, rest: bytes):
-    """POST a message whose body stops after ``first`` until ``release`` is set."""
+Upload = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
-    async def body() -> AsyncIterator[bytes]:
-        yield first
-        await release.wait()
-        yield rest
 
-    headers = bearer(key, **{"Content-Type": "application/xml"})
-    headers["Content-Length"] = str(len(first) + len(rest))
-    return await client.post("/v1/messages", data=body(), headers=headers)
+async def held_upload(client, key: str) -> Upload:
+    """A POST of the alpha batch over a raw socket whose body stops after 100 bytes
+    (send the rest with :func:`finish_upload`): what the client sent is certain."""
+    return await raw_request(client.port, message_head(key, len(BATCH)) + BATCH[:100])
+
+
+async def refused_while_held(
+    client, key: str, probe: Callable[[], Awaitable[ClientResponse]], status: int
+) -> tuple[Upload, ClientResponse]:
+    """Hold an upload of ``key`` and ``probe`` until the probe is refused with ``status``.
+    When the probe got in first and the upload was the one refused, send it again."""
+    upload = await held_upload(client, key)
+    for _ in range(300):  # seconds on a busy machine
+        try:
+            await asyncio.wait_for(upload[0].read(1), timeout=0.05)
+        except TimeoutError:  # no answer: the upload is held
+            response = await probe()
+            if response.status == status:
+                return upload, response
+            continue
+        upload[1].close()  # answered already: it lost the race to a probe
+        upload = await held_upload(client, key)
+    raise AssertionError("the probe was never refused")
+
+
+async def finish_upload(upload: Upload) -> bytes:
+    reader, writer = upload
+    writer.write(BATCH[100:])
+    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=60)
+    writer.close()
+    return answer
 
 
 async def test_concurrency_limit_holds_a_slot_for_a_request_in_flight(
@@ -169,19 +193,13 @@ async def test_concurrency_limit_holds_a_slot_for_a_request_in_flight(
 ) -> None:
     alpha, beta = await add_operator("alpha"), await add_operator("beta")
     await set_policy(pool, "alpha", concurrency=1)
-    release = asyncio.Event()
-    upload = asyncio.create_task(slow_upload(client, alpha, BATCH[:100], release, BATCH[100:]))
-    for _ in range(100):
-        response = await client.get(OUTCOMES, headers=bearer(alpha))
-        if response.status == 429:
-            break
-        await asyncio.sleep(0.02)  # until the upload holds its slot
-    assert response.status == 429
+    upload, response = await refused_while_held(
+        client, alpha, lambda: client.get(OUTCOMES, headers=bearer(alpha)), 429
+    )
     assert (await response.json())["error"]["details"] == {"limit": "concurrency"}
     assert response.headers["Retry-After"] == "1"
     assert (await client.get(OUTCOMES, headers=bearer(beta))).status == 200
-    release.set()
-    assert (await upload).status == 202
+    assert (await finish_upload(upload)).startswith(b"HTTP/1.1 202")
     assert (await client.get(OUTCOMES, headers=bearer(alpha))).status == 200
 
 
@@ -189,22 +207,19 @@ async def test_body_memory_is_bounded_per_process(make_client, add_operator) -> 
     size = len(BATCH)
     client = await make_client(limits=Limits(max_body_bytes=size, body_memory_bytes=size + 100))
     alpha, beta = await add_operator("alpha"), await add_operator("beta")
-    release = asyncio.Event()
-    upload = asyncio.create_task(slow_upload(client, alpha, BATCH[:100], release, BATCH[100:]))
-    for _ in range(100):
-        response = await client.post(
+    upload, response = await refused_while_held(
+        client,
+        alpha,
+        lambda: client.post(
             "/v1/messages", data=BATCH, headers=bearer(beta, **{"Content-Type": "text/xml"})
-        )
-        if response.status == 503:
-            break
-        await asyncio.sleep(0.02)  # until the upload holds its body's memory
-    assert response.status == 503
+        ),
+        503,
+    )
     assert response.headers["Retry-After"] == "2"
     body = await response.json()
     assert body["error"]["code"] == "overloaded"
     assert body["error"]["details"] == {"limit": "body_memory"}
-    release.set()
-    assert (await upload).status == 202
+    assert (await finish_upload(upload)).startswith(b"HTTP/1.1 202")
     status = (await client.post(
         "/v1/messages", data=BATCH, headers=bearer(beta, **{"Content-Type": "text/xml"})
     )).status

@@ -246,8 +246,8 @@ def test_fingerprints_are_read_as_openssl_prints_them() -> None:
         normalise_fingerprint("ab:cd")
 
 
-def test_operators_set_refuses_mistakes_in_one_line(database_url: str) -> None:
-    assert aedgw("operators", "add", "alpha", database_url=database_url).returncode == 0
+def test_operators_set_refuses_mistakes_in_one_line(database_url: str, cli) -> None:
+    assert cli("operators", "add", "alpha", database_url=database_url).returncode == 0
     cases = [
         (["--cert-fingerprint", "xyz"], "64 hex digits"),
         (["--require-client-cert"], "needs at least one certificate fingerprint"),
@@ -255,10 +255,10 @@ def test_operators_set_refuses_mistakes_in_one_line(database_url: str) -> None:
         ([], "nothing to change"),
     ]
     for options, message in cases:
-        result = aedgw("operators", "set", "alpha", *options, database_url=database_url)
+        result = cli("operators", "set", "alpha", *options, database_url=database_url)
         assert result.returncode == 2, (options, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr
-    missing = aedgw("operators", "set", "nobody", "--rate", "5", database_url=database_url)
+    missing = cli("operators", "set", "nobody", "--rate", "5", database_url=database_url)
     assert missing.returncode == 1 and "no operator 'nobody'" in missing.stderr
 
 
@@ -283,10 +283,10 @@ def test_aedgw_serve_over_https_with_client_certificates(tmp_path: Path, pki: Pk
     assert '"tls": true' in output and '"client_ca": true' in output
 
 
-def test_tls_settings_that_cannot_work_are_one_line(tmp_path: Path, pki: Pki) -> None:
-    missing = aedgw("serve", "--tls-cert", str(pki.server.cert))
+def test_tls_settings_that_cannot_work_are_one_line(tmp_path: Path, pki: Pki, cli) -> None:
+    missing = cli("serve", "--tls-cert", str(pki.server.cert))
     assert missing.returncode == 2 and "tls.cert and tls.key go together" in missing.stderr
-    wrong = aedgw("serve", "--tls-cert", str(pki.server.cert), "--tls-key", str(tmp_path / "no"))
+    wrong = cli("serve", "--tls-cert", str(pki.server.cert), "--tls-key", str(tmp_path / "no"))
     assert wrong.returncode == 2 and wrong.stderr.startswith("aedgw: configuration: tls:")
 
 
