@@ -107,7 +107,8 @@ async def test_rotated_key_overlaps_then_expires(client, add_operator, pool) -> 
     assert (await post(client, new_key, BATCH))[0] == 202
     assert (await post(client, key, BAD_ITEM))[0] == 202, "the old key works during the overlap"
     async with pool.acquire() as conn:
-        await keys.rotate(conn, key_id, timedelta(0))  # the overlap cut short: expired now
+        # the overlap cut short: expired now
+        await keys.rotate(conn, key_id, timedelta(0), audit.cli_actor())
     for _ in range(50):  # the NOTIFY reaches the server's listener asynchronously
         status, _ = await post(client, key, BATCH)
         if status == 401:
