@@ -7,6 +7,7 @@ wins over the file so that a container can be configured without editing it.
 from __future__ import annotations
 
 import os
+import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -38,6 +39,26 @@ class Retry:
     max_delay_s: float = 600.0
 
 
+TARGET_KINDS = ("http", "nats")
+SUBJECT_FIELDS = frozenset({"operator", "destination"})
+"""What a NATS subject may name, filled in per record: ``aed.{destination}.{operator}``."""
+
+
+def subject_fields(template: str, where: str) -> set[str]:
+    """The fields a subject template names; ConfigError for any other, or a bad brace."""
+    try:
+        named = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ConfigError(f"{where}: subject {template!r}: {exc}") from None
+    unknown = named - SUBJECT_FIELDS
+    if unknown or "" in named:
+        raise ConfigError(
+            f"{where}: subject {template!r} names {sorted(unknown or {''})[0]!r}; "
+            "it may name only {operator} and {destination}"
+        )
+    return named
+
+
 @dataclass(slots=True)
 class Target:
     """A targeting system the gateway pushes records to."""
@@ -59,6 +80,23 @@ class Target:
     """Consecutive transient failures that open the circuit breaker."""
     circuit_cooldown_s: float = 30.0
     """How long an open breaker waits before probing with one record."""
+    kind: str = "http"
+    """``http`` (POST batches to ``url``) or ``nats`` (JetStream: ``url`` is
+    ``nats://host:port``, each record published to ``subject`` in ``stream``)."""
+    subject: str | None = None
+    """NATS subject; may name ``{operator}`` and ``{destination}``."""
+    stream: str | None = None
+    """JetStream stream the subject belongs to; created when it does not exist."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in TARGET_KINDS:
+            raise ConfigError(
+                f"target {self.name}: kind {self.kind!r} is not one of {', '.join(TARGET_KINDS)}"
+            )
+        if self.kind == "nats":
+            if not (self.subject and self.stream):
+                raise ConfigError(f"target {self.name}: a nats target needs a subject and a stream")
+            subject_fields(self.subject, f"target {self.name}")
 
     def receives(self, operator: str, destination_country: str | None) -> bool:
         """Routing: a target gets what its routes list, everything when they list nothing."""

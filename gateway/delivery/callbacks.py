@@ -23,6 +23,7 @@ from adapters.renderers import renderer_for
 from gateway.decisions import callback_queue, decision_to_dict
 from gateway.delivery.channel import Endpoint, Payload
 from gateway.delivery.outbox import Batch
+from gateway.delivery.webhook import WebhookSender
 from gateway.delivery.worker import EndpointWorker
 from gateway.logging import get_logger
 from gateway.store import Q, StorageUnavailable
@@ -104,12 +105,9 @@ class Callbacks:
         for code, settings in wanted.items():
             if code not in self._workers:
                 url, secret, operator_formats = settings
-                worker = EndpointWorker(
-                    self.pool,
-                    Endpoint(name=callback_queue(code), url=url),
-                    DecisionsChannel(operator_formats, secret),
-                    **self.worker_options,
-                )
+                endpoint = Endpoint(name=callback_queue(code), url=url)
+                sender = WebhookSender(endpoint, DecisionsChannel(operator_formats, secret))
+                worker = EndpointWorker(self.pool, endpoint, sender, **self.worker_options)
                 await worker.start()
                 self._workers[code] = (settings, worker)
 

@@ -9,6 +9,7 @@ refused record is alone.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -18,13 +19,31 @@ from gateway.delivery.outbox import Batch
 from gateway.store import Q
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A claimed record as stored: its canonical JSON and what routes it."""
+
+    body: bytes
+    operator: str
+    destination: str | None
+
+
+async def stored_records(pool: asyncpg.Pool, batch: Batch) -> list[StoredRecord]:
+    """The records of a batch's rows, in the batch's order."""
+    rows = await pool.fetch(Q.record_bodies, [r.record_id for r in batch.rows])
+    by_id = {r["record_id"]: r for r in rows}
+    return [
+        StoredRecord(by_id[r.record_id]["body"].encode(), r.operator,
+                     by_id[r.record_id]["destination"])
+        for r in batch.rows
+    ]
+
+
 class RecordsChannel:
     async def render(self, pool: asyncpg.Pool, batch: Batch) -> Payload:
         """The stored JSON of each record, spliced in unparsed, in the batch's order."""
-        rows = await pool.fetch(Q.record_bodies, [r.record_id for r in batch.rows])
-        bodies = {r["record_id"]: r["body"] for r in rows}
-        records = ",".join(bodies[r.record_id] for r in batch.rows)
-        return Payload(f'{{"records":[{records}]}}'.encode())
+        records = b",".join(r.body for r in await stored_records(pool, batch))
+        return Payload(b'{"records":[' + records + b"]}")
 
     def rejected(self, batch: Batch, answer: Any) -> dict[int, str]:
         entries = answer.get("rejected") if isinstance(answer, dict) else None

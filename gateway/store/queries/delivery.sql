@@ -122,8 +122,10 @@ WHERE target = $1 AND state IN ('pending', 'in_flight', 'dead')
 GROUP BY state;
 
 -- name: record_bodies
--- The canonical JSON of claimed records, as text: spliced into the payload unparsed.
-SELECT record_id, body::text AS body FROM records WHERE record_id = ANY($1::uuid[]);
+-- The canonical JSON of claimed records, as text: spliced into the payload unparsed;
+-- the destination routes a record to a stream subject.
+SELECT record_id, body::text AS body, destination
+FROM records WHERE record_id = ANY($1::uuid[]);
 
 -- name: list_dead_letters
 -- $1 target, $2 operator, $3 since, $4 until (dead_at), $5 error code: NULL = any;
