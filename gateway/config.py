@@ -118,6 +118,9 @@ class Settings:
     """``json``, ``console``, or ``auto`` (console on a terminal, JSON otherwise)."""
     log_level: str = "info"
     pool_max_size: int = 10
+    workers: int = 1
+    """Processes serving the port (``aedgw serve --workers``); per-process limits are
+    divided by it."""
     callbacks_refresh_s: float = 30.0
     """How often operator profiles are re-read for callback URL changes."""
     limits: Limits = field(default_factory=Limits)

@@ -5,7 +5,10 @@ Labels are bounded sets (operators, codes, statuses, targets), never item or mes
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 MESSAGES = Counter(
     "aedgw_messages_total", "Messages received, by operator and outcome", ["operator", "status"]
@@ -25,15 +28,18 @@ INGEST_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
+# Read from the database by every process alike: one process's latest reading, not a sum.
 OUTBOX_DEPTH = Gauge(
     "aedgw_outbox_depth",
     "Outbox rows per target and state (pending, in_flight, dead), refreshed by the workers",
     ["target", "state"],
+    multiprocess_mode="livemostrecent",
 )
 OUTBOX_OLDEST_SECONDS = Gauge(
     "aedgw_outbox_oldest_pending_seconds",
     "Age of the oldest row waiting for delivery per target (0 when none)",
     ["target"],
+    multiprocess_mode="livemostrecent",
 )
 DELIVERY_ATTEMPTS = Counter(
     "aedgw_delivery_attempts_total",
@@ -47,8 +53,10 @@ DEAD_LETTERS = Counter(
     "aedgw_dead_letters_total", "Outbox rows moved to dead letters, per target and code",
     ["target", "code"],
 )
+# Each process has its own breaker: the worst of the live processes.
 CIRCUIT_STATE = Gauge(
-    "aedgw_circuit_state", "Circuit breaker per target: 0 closed, 1 open, 2 half-open", ["target"]
+    "aedgw_circuit_state", "Circuit breaker per target: 0 closed, 1 open, 2 half-open", ["target"],
+    multiprocess_mode="livemax",
 )
 DELIVERY_SECONDS = Histogram(
     "aedgw_delivery_seconds",
@@ -56,6 +64,16 @@ DELIVERY_SECONDS = Histogram(
     ["target"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+
+
+def exposition_registry() -> CollectorRegistry:
+    """What ``/metrics`` shows: this process's metrics, or, under ``serve --workers``
+    (which sets PROMETHEUS_MULTIPROC_DIR), the sum over every worker process."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry
 
 
 def count_receipt(operator: str, status: str, body: dict) -> None:

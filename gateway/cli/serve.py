@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import socket
+import sys
 
 import asyncpg
 from aiohttp import web
 
 from gateway import config
+from gateway.cli import workers
+from gateway.config import Settings
 from gateway.embedded import database_url
 from gateway.http.app import create_app
 from gateway.logging import configure, get_logger
@@ -16,10 +21,17 @@ from gateway.store.migrate import migrate
 
 log = get_logger(__name__)
 
+SHUTDOWN_TIMEOUT_S = 30.0
+"""How long a stopping server waits for in-flight requests."""
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="run the gateway (embedded PostgreSQL by default)")
     serve.add_argument("--listen", help="host:port (default 127.0.0.1:8080)")
+    serve.add_argument(
+        "--workers", help="processes serving the port: a number, or auto (the CPU count)"
+    )
+    serve.add_argument(workers.SOCKET_ARG, type=int, help=argparse.SUPPRESS)
     serve.set_defaults(run=run_serve)
     mig = commands.add_parser("migrate", help="apply database migrations and exit")
     mig.set_defaults(run=run_migrate)
@@ -37,7 +49,14 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     if args.listen:
         settings.listen = args.listen
+    try:
+        settings.workers = workers.worker_count(args.workers, settings.workers)
+    except ValueError as exc:
+        print(f"aedgw serve: {exc}", file=sys.stderr)
+        return 2
     configure(settings.log_format, settings.log_level)
+    if args.worker_socket is not None:
+        return _serve_worker(settings, args.worker_socket)
     with database_url(settings) as url:
         applied = asyncio.run(_migrate(url))
         log.info(
@@ -46,18 +65,43 @@ def run_serve(args: argparse.Namespace) -> int:
             database="external" if settings.database_url else str(settings.embedded_dir),
             migrations_applied=applied,
             targets=[t.name for t in settings.targets],
+            workers=settings.workers,
         )
+        if settings.workers > 1:
+            supervisor = workers.Supervisor(
+                settings, url, settings.workers, args.config, SHUTDOWN_TIMEOUT_S
+            )
+            supervisor.run()
+            log.info("stopped")
+            return 0
         # run_app finishes in-flight requests on SIGINT/SIGTERM before returning; the
         # embedded server is stopped when the with-block exits.
         web.run_app(
             create_app(settings, url),
             host=settings.host,
             port=settings.port,
-            shutdown_timeout=30,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
             access_log=None,
             print=None,
         )
         log.info("stopped")
+    return 0
+
+
+def _serve_worker(settings: Settings, fd: int) -> int:
+    """One of ``serve --workers``: the parent migrated; accept on its socket."""
+    assert settings.database_url, "the parent passes its database"
+    app = create_app(settings, settings.database_url)
+    app.cleanup_ctx.append(workers.watch_parent)
+    log.info("worker_serving", pid=os.getpid())
+    web.run_app(
+        app,
+        sock=socket.socket(fileno=fd),
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        access_log=None,
+        print=None,
+    )
+    log.info("worker_stopped", pid=os.getpid())
     return 0
 
 

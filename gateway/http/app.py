@@ -33,6 +33,7 @@ from gateway.http.state import (
 )
 from gateway.keys import NOTIFY_CHANNEL, KeyCache
 from gateway.logging import get_logger
+from gateway.metrics import exposition_registry
 from gateway.notify import Listener
 from gateway.store import StorageBusy, StorageUnavailable, create_pool
 
@@ -165,5 +166,5 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.add_routes(admin.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", make_aiohttp_handler())
+    app.router.add_get("/metrics", make_aiohttp_handler(exposition_registry()))
     return app
