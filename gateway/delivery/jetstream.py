@@ -16,7 +16,6 @@ is transient; a record over the server's ``max_payload`` is a dead letter at onc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
 
 import asyncpg
 import nats
@@ -28,7 +27,7 @@ from nats.js import JetStreamContext
 from gateway.config import SUBJECT_FIELDS
 from gateway.delivery.outbox import Batch, Row
 from gateway.delivery.policy import Attempt, Code
-from gateway.delivery.records import StoredRecord, stored_records
+from gateway.delivery.records import bodies
 from gateway.logging import get_logger
 
 log = get_logger(__name__)
@@ -39,9 +38,8 @@ NO_RESPONDERS = "no responders: no stream takes the subject, or JetStream is dow
 _NO_DESTINATION = "none"
 
 
-def subject_of(template: str, record: StoredRecord) -> str:
-    return template.format(operator=record.operator,
-                           destination=record.destination or _NO_DESTINATION)
+def subject_of(template: str, row: Row) -> str:
+    return template.format(operator=row.operator, destination=row.destination or _NO_DESTINATION)
 
 
 def stream_subject(template: str) -> str:
@@ -97,7 +95,7 @@ class JetStreamSender:
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             await self.close()
             return Attempt(failure=Code.CONNECTION, message=_describe(exc))
-        return await self._publish(js, batch.rows, await stored_records(pool, batch))
+        return await self._publish(js, batch)
 
     async def _context(self) -> JetStreamContext:
         """The JetStream context of a live connection, connecting (and making sure the
@@ -144,22 +142,20 @@ class JetStreamSender:
             log.warning("nats_duplicate_window_short", target=self.name, stream=self.stream,
                         duplicate_window_s=window, needed_s=self.duplicate_window_s)
 
-    async def _publish(
-        self, js: JetStreamContext, rows: Collection[Row], records: list[StoredRecord]
-    ) -> Attempt:
+    async def _publish(self, js: JetStreamContext, batch: Batch) -> Attempt:
         """Publish every record, then wait (one timeout for all) for the acks."""
         assert self._nc is not None
         acks: dict[int, asyncio.Future] = {}
         rejected: dict[int, str] = {}
         failures: list[tuple[Code, str]] = []
-        for row, record in zip(rows, records, strict=True):
+        for row, body in zip(batch.rows, bodies(batch), strict=True):
             try:
                 acks[row.id] = await js.publish_async(
-                    subject_of(self.subject, record), record.body, stream=self.stream,
+                    subject_of(self.subject, row), body, stream=self.stream,
                     headers={"Nats-Msg-Id": message_id(row)},
                 )
             except nats.errors.MaxPayloadError:
-                rejected[row.id] = (f"the record is {len(record.body)} bytes, over the NATS "
+                rejected[row.id] = (f"the record is {len(body)} bytes, over the NATS "
                                     f"server's max_payload of {self._nc.max_payload}")
             except (OSError, nats.errors.Error) as exc:
                 failures.append((Code.CONNECTION, _describe(exc)))

@@ -51,10 +51,14 @@ class Faults:
 class Receiver:
     """What arrived, the faults, and the die."""
 
-    def __init__(self, faults: Faults | None = None, seed: int | None = 0) -> None:
+    def __init__(
+        self, faults: Faults | None = None, seed: int | None = 0, *, keep_records: bool = True
+    ) -> None:
         self.faults = faults or Faults()
         self.rng = random.Random(seed)
-        self.records: dict[tuple[str, int], dict[str, Any]] = {}
+        self.keep_records = keep_records
+        """False: keep only (record_id, revision) pairs, as a benchmark's receiver does."""
+        self.records: dict[tuple[str, int], dict[str, Any] | None] = {}
         self.deliveries: Counter[tuple[str, int]] = Counter()
         self.outcomes: Counter[str] = Counter()
         self.idempotency_keys: set[str] = set()
@@ -64,7 +68,7 @@ class Receiver:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "records": list(self.records.values()),
+            "records": [r for r in self.records.values() if r is not None],
             "unique": len(self.records),
             "deliveries": sum(self.deliveries.values()),
             "duplicates": sum(self.deliveries.values()) - len(self.deliveries),
@@ -80,13 +84,15 @@ class Receiver:
         for record in records:
             key = (str(record["record_id"]), int(record["revision"]))
             if key not in self.records:
-                self.records[key] = record
+                self.records[key] = record if self.keep_records else None
                 new += 1
             self.deliveries[key] += 1
         return new
 
     async def dwell(self, records: list[dict[str, Any]]) -> None:
         """Count how many requests carry each record at the same time while "processing"."""
+        if not self.faults.dwell_s:
+            return
         ids = [str(r["record_id"]) for r in records]
         for record_id in ids:
             self._in_progress[record_id] += 1

@@ -9,41 +9,27 @@ refused record is alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from gateway.delivery.channel import Payload
 from gateway.delivery.outbox import Batch
-from gateway.store import Q
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRecord:
-    """A claimed record as stored: its canonical JSON and what routes it."""
-
-    body: bytes
-    operator: str
-    destination: str | None
-
-
-async def stored_records(pool: asyncpg.Pool, batch: Batch) -> list[StoredRecord]:
-    """The records of a batch's rows, in the batch's order."""
-    rows = await pool.fetch(Q.record_bodies, [r.record_id for r in batch.rows])
-    by_id = {r["record_id"]: r for r in rows}
-    return [
-        StoredRecord(by_id[r.record_id]["body"].encode(), r.operator,
-                     by_id[r.record_id]["destination"])
-        for r in batch.rows
-    ]
+def bodies(batch: Batch) -> list[bytes]:
+    """The stored JSON of each record of a batch, in the batch's order."""
+    found = [r.body for r in batch.rows if r.body is not None]
+    if len(found) != len(batch.rows):
+        raise ValueError(f"batch {batch.batch_id} has rows without a record")
+    return found
 
 
 class RecordsChannel:
     async def render(self, pool: asyncpg.Pool, batch: Batch) -> Payload:
-        """The stored JSON of each record, spliced in unparsed, in the batch's order."""
-        records = b",".join(r.body for r in await stored_records(pool, batch))
-        return Payload(b'{"records":[' + records + b"]}")
+        """The stored JSON of each record (read with the claim), spliced in unparsed, in the
+        batch's order."""
+        return Payload(b'{"records":[' + b",".join(bodies(batch)) + b"]}")
 
     def rejected(self, batch: Batch, answer: Any) -> dict[int, str]:
         entries = answer.get("rejected") if isinstance(answer, dict) else None
