@@ -80,6 +80,9 @@ class Target:
     """Consecutive transient failures that open the circuit breaker."""
     circuit_cooldown_s: float = 30.0
     """How long an open breaker waits before probing with one record."""
+    gzip: bool = False
+    """Send each batch gzip-compressed (``Content-Encoding: gzip``): a tenth of the bytes
+    on the wire, for a few milliseconds of CPU per batch."""
     kind: str = "http"
     """``http`` (POST batches to ``url``) or ``nats`` (JetStream: ``url`` is
     ``nats://host:port``, each record published to ``subject`` in ``stream``)."""

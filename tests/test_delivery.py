@@ -154,6 +154,18 @@ async def test_every_record_arrives_despite_5xx_timeouts_and_drops(
     assert gauge("aedgw_delivery_attempts_total", target=name, outcome="server_error") > 0
 
 
+async def test_a_gzip_target_gets_compressed_batches(
+    receiver, ingest, deliver, pool, name
+) -> None:
+    state, url = receiver
+    t = target(name, url, gzip=True)
+    records = await ingest(t, (alpha_message(n) for n in range(4)))
+    await deliver(t)
+    await until(all_delivered(pool, name, records))
+    assert len(state.records) == records
+    assert state.encodings["gzip"] >= 1 and set(state.encodings) == {"gzip"}
+
+
 @pytest.mark.parametrize("partial", [True, False], ids=["named", "bisected"])
 async def test_poison_record_is_dead_lettered_alone(
     receiver, ingest, deliver, pool, name, partial

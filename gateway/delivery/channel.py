@@ -32,6 +32,7 @@ class Endpoint:
     retry: Retry = field(default_factory=Retry)
     circuit_failures: int = 5
     circuit_cooldown_s: float = 30.0
+    gzip: bool = False
 
     @classmethod
     def from_target(cls, target: Target) -> Endpoint:
@@ -48,6 +49,7 @@ class Endpoint:
             retry=target.retry,
             circuit_failures=target.circuit_failures,
             circuit_cooldown_s=target.circuit_cooldown_s,
+            gzip=target.gzip,
         )
 
     def ssl_context(self) -> ssl.SSLContext | None:

@@ -62,6 +62,8 @@ class Receiver:
         self.deliveries: Counter[tuple[str, int]] = Counter()
         self.outcomes: Counter[str] = Counter()
         self.idempotency_keys: set[str] = set()
+        self.encodings: Counter[str] = Counter()
+        """Requests per Content-Encoding ("identity" when none)."""
         self.max_concurrent = 0
         self._in_progress: Counter[str] = Counter()
         self._closing = asyncio.Event()
@@ -125,6 +127,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": str(exc)}, status=400)
     if key := request.headers.get("Idempotency-Key"):
         receiver.idempotency_keys.add(key)
+    receiver.encodings[request.headers.get("Content-Encoding", "identity")] += 1
     await receiver.dwell(records)
     faults, roll = receiver.faults, receiver.rng.random()
     if (roll := roll - faults.drop_rate) < 0:

@@ -7,6 +7,9 @@ more at once, every other failure goes back to the durable schedule in the row.
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+
 import aiohttp
 import asyncpg
 import orjson
@@ -19,6 +22,8 @@ from gateway.delivery.policy import Attempt, Code, classify, parse_retry_after
 POST_TRIES = 2
 """In-process tries of one POST: a second only when a kept-alive connection was reset
 under it. Every other failure goes back to the durable schedule in the row."""
+GZIP_LEVEL = 1
+"""Fastest: canonical JSON compresses about tenfold even so."""
 MAX_ANSWER_BYTES = 64 * 1024
 """Enough of an error answer to read a rejected list and keep a message."""
 
@@ -52,6 +57,10 @@ class WebhookSender:
 
     async def send(self, pool: asyncpg.Pool, batch: Batch) -> Attempt:
         payload = await self.channel.render(pool, batch)
+        if self.endpoint.gzip:
+            # zlib lets go of the GIL: compressing in a thread overlaps the other batch.
+            body = await asyncio.to_thread(gzip.compress, payload.body, GZIP_LEVEL)
+            payload = Payload(body, {**payload.headers, "Content-Encoding": "gzip"})
         return await self._post(payload, batch)
 
     async def _post(self, payload: Payload, batch: Batch) -> Attempt:
