@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import timedelta
 
 import asyncpg
+import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
@@ -374,3 +375,16 @@ async def test_serve_pushes_to_configured_targets_and_exports_metrics(
                    "aedgw_delivery_attempts_total", "aedgw_circuit_state"):
         assert re.search(rf'^{metric}{{[^}}]*target="{name}"', metrics, re.MULTILINE), metric
     await client.close()  # stops the workers cleanly
+
+
+def test_a_receiver_keeping_pairs_reads_only_the_envelopes() -> None:
+    records = [{"record_id": f"r{n}", "canonical_version": "1", "revision": n % 3 + 1,
+                "item_id": f"I{n}", "sender": {"name": 'say "record_id"'}} for n in range(5)]
+    body = orjson.dumps({"records": records})
+    pairs = [{"record_id": r["record_id"], "revision": r["revision"]} for r in records]
+    assert Receiver(keep_records=False).read(body) == pairs, "the envelopes alone"
+    assert Receiver(keep_records=True).read(body) == records
+    shuffled = orjson.dumps({"records": [{"revision": 1, "record_id": "x"}, *records]})
+    assert Receiver(keep_records=False).read(shuffled)[0] == {"revision": 1, "record_id": "x"}, (
+        "a record whose envelope is elsewhere: the whole body is parsed"
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -80,6 +81,17 @@ class Receiver:
             "faults": asdict(self.faults) | {"reject": sorted(self.faults.reject)},
         }
 
+    def read(self, body: bytes) -> list[dict[str, Any]]:
+        """The records of a batch. Keeping only pairs and refusing none, the receiver reads
+        no more than the pairs (a benchmark's receiver should not cost more than the
+        gateway it measures): found in the envelope that leads each stored record, and
+        the whole body parsed when the scan does not account for every record."""
+        if not self.keep_records and not self.faults.reject and body.startswith(_BATCH):
+            found = _ENVELOPE.findall(body)
+            if found and len(found) == body.count(b'"record_id":'):
+                return [{"record_id": rid.decode(), "revision": int(rev)} for rid, rev in found]
+        return orjson.loads(body)["records"]
+
     def keep(self, records: list[dict[str, Any]]) -> int:
         """Store records not seen before; returns how many were new."""
         new = 0
@@ -114,12 +126,14 @@ class Receiver:
 
 
 RECEIVER = web.AppKey("receiver", Receiver)
+_BATCH = b'{"records":['
+_ENVELOPE = re.compile(rb'"record_id":"([^"\\]+)","canonical_version":"[^"\\]*","revision":(\d+)')
 
 
 async def receive(request: web.Request) -> web.StreamResponse:
     receiver = request.app[RECEIVER]
     try:
-        records = orjson.loads(await request.read())["records"]
+        records = receiver.read(await request.read())
         if not all(isinstance(r, dict) and "record_id" in r and "revision" in r for r in records):
             raise ValueError("a record without record_id or revision")
     except (ValueError, KeyError, TypeError) as exc:
