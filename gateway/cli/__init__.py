@@ -19,6 +19,7 @@ from gateway.cli import (
     keys,
     operators,
     receiver,
+    scorecard,
     serve,
     translate,
 )
@@ -34,6 +35,7 @@ COMMAND_GROUPS = (
     receiver,
     bench,
     demo,
+    scorecard,
 )
 
 

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 import asyncpg
 
+from gateway import overview
 from gateway.config import Target
 from gateway.delivery import outbox
 from gateway.delivery.channel import Endpoint
@@ -164,6 +165,7 @@ class EndpointWorker:
             try:
                 self._count(await outbox.reap(self.pool, name, self.endpoint.retry.max_attempts))
                 depth = await outbox.depth(self.pool, name)
+                await overview.report_circuit(self.pool, name, self.circuit.state)
             except (*StorageUnavailable, asyncpg.PostgresError) as exc:
                 log.warning("outbox_housekeeping_failed", target=name, error=type(exc).__name__)
             except Exception:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,13 +13,14 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from adapters.registry import default_registry
+from gateway import rollups
 from gateway.codes import MessageCode
 from gateway.config import Settings
 from gateway.decisions import OUTCOMES_CHANNEL
 from gateway.delivery.callbacks import Callbacks
 from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
-from gateway.http import admin, decisions, messages, records
+from gateway.http import admin, console, decisions, messages, records, scorecard
 from gateway.http.responses import ApiError, json_response
 from gateway.http.state import (
     DATABASE_URL,
@@ -33,7 +36,7 @@ from gateway.http.state import (
 )
 from gateway.keys import NOTIFY_CHANNEL, KeyCache
 from gateway.logging import get_logger
-from gateway.metrics import exposition_registry
+from gateway.metrics import HTTP_SECONDS, exposition_registry, sample_pool
 from gateway.notify import Listener
 from gateway.store import StorageBusy, StorageUnavailable, create_pool
 
@@ -59,6 +62,10 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         exc.headers["X-Request-Id"] = request_id
         raise
     finally:
+        route = request.match_info.route.resource
+        HTTP_SECONDS.labels(
+            request.method, route.canonical if route else "unmatched", str(status)
+        ).observe(time.perf_counter() - started)
         principal = request.get(PRINCIPAL)
         log.info(
             "request",
@@ -130,6 +137,20 @@ async def _callbacks(app: web.Application) -> AsyncIterator[None]:
     await callbacks.stop()
 
 
+async def _pool_metrics(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(sample_pool(app[POOL]), name="pool-metrics")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _rollups(app: web.Application) -> AsyncIterator[None]:
+    """The scorecard's daily rollups, refreshed in the background (gateway/rollups.py)."""
+    async with rollups.running(app[POOL], app[SETTINGS].scorecard.rollup_interval_s):
+        yield
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -160,10 +181,14 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_delivery)
     app.cleanup_ctx.append(_callbacks)
+    app.cleanup_ctx.append(_rollups)
+    app.cleanup_ctx.append(_pool_metrics)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
     app.add_routes(decisions.routes)
     app.add_routes(admin.routes)
+    app.add_routes(scorecard.routes)
+    app.add_routes(console.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", make_aiohttp_handler(exposition_registry()))
