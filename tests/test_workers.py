@@ -154,6 +154,11 @@ async def test_three_processes_under_load_send_each_record_once(
     gw = gateway("--workers", str(WORKERS), targets=[target])
     await gw.wait_serving(WORKERS)
     assert len(gw.worker_pids()) == WORKERS
+    listening = await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+    )
+    assert listening == WORKERS, "one LISTEN connection per process"
     key = await add_operator("alpha")
     messages = 120
     statuses = await post_all(gw.url, key, [alpha_message(n) for n in range(messages)], 12)
