@@ -91,15 +91,16 @@ class JetStreamSender:
     async def send(self, pool: asyncpg.Pool, batch: Batch) -> Attempt:
         try:
             async with asyncio.timeout(self.timeout_s):
-                js = await self._context()
+                nc, js = await self._connection()
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             await self.close()
             return Attempt(failure=Code.CONNECTION, message=_describe(exc))
-        return await self._publish(js, batch)
+        return await self._publish(nc, js, batch)
 
-    async def _context(self) -> JetStreamContext:
-        """The JetStream context of a live connection, connecting (and making sure the
-        stream exists) when there is none."""
+    async def _connection(self) -> tuple[Client, JetStreamContext]:
+        """A live connection and its JetStream context, connecting (and making sure the
+        stream exists) when there is none. The other task of the target may close it
+        while this one publishes: its publishes then fail as a lost connection would."""
         async with self._connecting:
             if self._nc is None or self._nc.is_closed or self._js is None:
                 self._nc = await nats.connect(
@@ -118,7 +119,7 @@ class JetStreamSender:
             if not self._stream_ready:
                 await self._ensure_stream(self._js)
                 self._stream_ready = True
-            return self._js
+            return self._nc, self._js
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
         """Create the stream when it does not exist; warn when one made elsewhere keeps
@@ -142,9 +143,8 @@ class JetStreamSender:
             log.warning("nats_duplicate_window_short", target=self.name, stream=self.stream,
                         duplicate_window_s=window, needed_s=self.duplicate_window_s)
 
-    async def _publish(self, js: JetStreamContext, batch: Batch) -> Attempt:
+    async def _publish(self, nc: Client, js: JetStreamContext, batch: Batch) -> Attempt:
         """Publish every record, then wait (one timeout for all) for the acks."""
-        assert self._nc is not None
         acks: dict[int, asyncio.Future] = {}
         rejected: dict[int, str] = {}
         failures: list[tuple[Code, str]] = []
@@ -156,7 +156,7 @@ class JetStreamSender:
                 )
             except nats.errors.MaxPayloadError:
                 rejected[row.id] = (f"the record is {len(body)} bytes, over the NATS "
-                                    f"server's max_payload of {self._nc.max_payload}")
+                                    f"server's max_payload of {nc.max_payload}")
             except (OSError, nats.errors.Error) as exc:
                 failures.append((Code.CONNECTION, _describe(exc)))
                 break
@@ -173,7 +173,7 @@ class JetStreamSender:
                 rejected[row_id] = outcome[1]
             else:
                 failures.append(outcome)
-        if not self._nc.is_connected:
+        if not nc.is_connected and nc is self._nc:
             await self.close()  # the next send connects again
         if any(message == NO_RESPONDERS for _, message in failures):
             self._stream_ready = False  # deleted under us, perhaps: look for it again
