@@ -86,10 +86,10 @@ class Receiver:
         no more than the pairs (a benchmark's receiver should not cost more than the
         gateway it measures): found in the envelope that leads each stored record, and
         the whole body parsed when the scan does not account for every record."""
-        if not self.keep_records and not self.faults.reject and body.startswith(_BATCH):
-            found = _ENVELOPE.findall(body)
-            if found and len(found) == body.count(b'"record_id":'):
-                return [{"record_id": rid.decode(), "revision": int(rev)} for rid, rev in found]
+        if not self.keep_records and not self.faults.reject:
+            pairs = envelopes(body)
+            if pairs is not None:
+                return [{"record_id": rid, "revision": rev} for rid, rev in pairs]
         return orjson.loads(body)["records"]
 
     def keep(self, records: list[dict[str, Any]]) -> int:
@@ -128,6 +128,18 @@ class Receiver:
 RECEIVER = web.AppKey("receiver", Receiver)
 _BATCH = b'{"records":['
 _ENVELOPE = re.compile(rb'"record_id":"([^"\\]+)","canonical_version":"[^"\\]*","revision":(\d+)')
+
+
+def envelopes(body: bytes) -> list[tuple[str, int]] | None:
+    """The (record_id, revision) of each record of a pushed batch, read from the envelope
+    that leads every stored record, without parsing the rest; None when the scan does
+    not account for every record (the caller then parses the body)."""
+    if not body.startswith(_BATCH):
+        return None
+    found = _ENVELOPE.findall(body)
+    if not found or len(found) != body.count(b'"record_id":'):
+        return None
+    return [(rid.decode(), int(rev)) for rid, rev in found]
 
 
 async def receive(request: web.Request) -> web.StreamResponse:
