@@ -37,7 +37,7 @@ WITH relaxed AS (
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 ), fresh AS (
-    SELECT o.id
+    SELECT o.id, o.record_id
     FROM outbox o
     WHERE EXISTS (SELECT 1 FROM head WHERE batch_id IS NULL)
       AND o.target = $1 AND o.state = 'pending' AND o.batch_id IS NULL
@@ -50,7 +50,7 @@ WITH relaxed AS (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), retried AS (
-    SELECT o.id
+    SELECT o.id, o.record_id
     FROM outbox o
     WHERE EXISTS (SELECT 1 FROM head WHERE batch_id IS NOT NULL)
       AND o.batch_id = (SELECT batch_id FROM head)
@@ -70,12 +70,11 @@ SET state = 'in_flight', lease_id = $5, lease_until = now() + $3::interval,
     attempts = o.attempts + 1,
     batch_id = CASE WHEN o.batch_id IS NULL OR (SELECT yes FROM partial) THEN $4
                     ELSE o.batch_id END
-WHERE o.id = ANY (ARRAY(SELECT id FROM fresh UNION ALL SELECT id FROM retried))
-  AND (SELECT done IS NOT NULL FROM relaxed)
+FROM (SELECT id, record_id FROM fresh UNION ALL SELECT id, record_id FROM retried) picked
+     LEFT JOIN records r ON r.record_id = picked.record_id
+WHERE o.id = picked.id AND (SELECT done IS NOT NULL FROM relaxed)
 RETURNING o.id, o.priority, o.operator, o.item_id, o.record_id, o.decision_id, o.revision,
-          o.attempts, o.batch_id,
-          (SELECT r.body::text FROM records r WHERE r.record_id = o.record_id) AS body,
-          (SELECT r.destination FROM records r WHERE r.record_id = o.record_id) AS destination;
+          o.attempts, o.batch_id, r.body::text AS body, r.destination;
 
 -- name: deliver_outbox
 -- Every row still held by lease $1 was delivered: the common settlement, without the
