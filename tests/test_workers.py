@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -234,3 +235,22 @@ def test_workers_takes_a_number_or_auto(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         "aedgw serve: --workers takes a positive number or auto, not 'two'"
     )
+
+
+def test_a_port_in_use_is_one_line_before_any_database_starts(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AEDGW_")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway", "serve", "--workers", "2",
+             "--listen", f"127.0.0.1:{port}"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"aedgw serve: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "choose another with --listen"
+    )
+    assert not (tmp_path / "var").exists(), "no database was started"

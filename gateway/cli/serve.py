@@ -57,6 +57,14 @@ def run_serve(args: argparse.Namespace) -> int:
     configure(settings.log_format, settings.log_level)
     if args.worker_socket is not None:
         return _serve_worker(settings, args.worker_socket)
+    sock = None
+    if settings.workers > 1:
+        try:  # before the database starts: a port in use is one line, not a traceback
+            sock = workers.listening_socket(settings.host, settings.port)
+        except OSError as exc:
+            print(f"aedgw serve: cannot listen on {settings.listen}: {exc.strerror}; "
+                  "choose another with --listen", file=sys.stderr)
+            return 1
     with database_url(settings) as url:
         applied = asyncio.run(_migrate(url))
         log.info(
@@ -67,11 +75,9 @@ def run_serve(args: argparse.Namespace) -> int:
             targets=[t.name for t in settings.targets],
             workers=settings.workers,
         )
-        if settings.workers > 1:
-            supervisor = workers.Supervisor(
-                settings, url, settings.workers, args.config, SHUTDOWN_TIMEOUT_S
-            )
-            supervisor.run()
+        if sock is not None:
+            supervisor = workers.Supervisor(settings, url, args.config, SHUTDOWN_TIMEOUT_S)
+            supervisor.run(sock)
             log.info("stopped")
             return 0
         # run_app finishes in-flight requests on SIGINT/SIGTERM before returning; the

@@ -80,23 +80,23 @@ class _Worker:
 
 
 class Supervisor:
-    """Runs ``count`` worker processes until told to stop."""
+    """Runs ``settings.workers`` worker processes until told to stop."""
 
     def __init__(
-        self, settings: Settings, database_url: str, count: int, config: Path | None,
+        self, settings: Settings, database_url: str, config: Path | None,
         shutdown_timeout_s: float,
     ) -> None:
         self.settings = settings
         self.database_url = database_url
-        self.count = count
+        self.count = settings.workers
         self.config = config
         self.shutdown_timeout_s = shutdown_timeout_s
         self._stopping = False
         self._delay = RESTART_DELAY_S[0]
 
-    def run(self) -> int:
+    def run(self, sock: socket.socket) -> None:
+        """Until SIGTERM or SIGINT; ``sock`` is the bound listening socket (closed here)."""
         metrics_dir = Path(tempfile.mkdtemp(prefix="aedgw-metrics-"))
-        sock = listening_socket(self.settings.host, self.settings.port)
         previous = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
         workers: list[_Worker] = []
         try:
@@ -115,7 +115,6 @@ class Supervisor:
             for s, handler in previous.items():
                 signal.signal(s, handler)
             shutil.rmtree(metrics_dir, ignore_errors=True)
-        return 0
 
     def _stop(self, signum: int, _frame: object) -> None:
         if not self._stopping:
