@@ -28,7 +28,7 @@ import orjson
 
 from bench.delivery import cpu_s, free_port, receiver_process, server_cpu_s, wait_up
 from gateway import keys, operators
-from gateway.cli.bench import make_messages
+from gateway.bench.messages import Alpha, Ids
 from gateway.cli.database import migrated_pool
 from gateway.embedded import embedded_server
 from gateway.keys import Scope
@@ -84,7 +84,7 @@ async def run_one(url: str, args: argparse.Namespace, workers: int, pg_dir: Path
     async with pool.acquire() as conn:
         await operators.add(conn, Profile("alpha", "Alpha Post", ("alpha-itmatt",)))
         _, key = await keys.issue(conn, Scope.OPERATOR, "alpha")
-    messages = make_messages(args.items, args.batch)
+    messages = Alpha(Ids("scaling")).messages(args.items, args.batch)
     with (tempfile.TemporaryDirectory() as tmp,
           receiver_process(free_port(), 0.0) as (receiver, receiver_pid),
           gateway_process(url, workers, receiver, Path(tmp)) as (base, gateway_pid)):
