@@ -196,6 +196,13 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time a person gave (a filter, ``--since``): UTC when it carries no
+    offset. ValueError when it is not one."""
+    when = datetime.fromisoformat(text)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
 def _decimal(value: Decimal) -> str:
     return format(value.normalize(), "f")
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
 import socket
-import sys
 
 import asyncpg
 from aiohttp import web
 
 from gateway import config
-from gateway.cli import workers
-from gateway.config import Settings
-from gateway.embedded import database_url
+from gateway.cli import database, workers
+from gateway.embedded import database_url, remember
 from gateway.http.app import create_app
 from gateway.logging import configure, get_logger
 from gateway.store.migrate import migrate
@@ -45,28 +44,47 @@ async def _migrate(url: str) -> list[str]:
         await conn.close()
 
 
+def listening_socket(settings: config.Settings) -> socket.socket:
+    """Bind the listening socket before anything starts, so that a port in use is one
+    clear line (and no database was started for nothing)."""
+    try:
+        infos = socket.getaddrinfo(
+            settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise config.ConfigError(f"listen = {settings.listen!r}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise config.ConfigError(
+            f"cannot listen on {settings.listen}: {reason}; choose another with --listen HOST:PORT"
+        ) from None
+    return sock
+
+
 def run_serve(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     if args.listen:
         settings.listen = args.listen
-    try:
-        settings.workers = workers.worker_count(args.workers, settings.workers)
-    except ValueError as exc:
-        print(f"aedgw serve: {exc}", file=sys.stderr)
-        return 2
+        config.check_listen(settings.listen, "--listen")
+    settings.workers = workers.worker_count(args.workers, settings.workers)
     configure(settings.log_format, settings.log_level)
     if args.worker_socket is not None:
         return _serve_worker(settings, args.worker_socket)
-    sock = None
-    if settings.workers > 1:
-        try:  # before the database starts: a port in use is one line, not a traceback
-            sock = workers.listening_socket(settings.host, settings.port)
-        except OSError as exc:
-            print(f"aedgw serve: cannot listen on {settings.listen}: {exc.strerror}; "
-                  "choose another with --listen", file=sys.stderr)
-            return 1
-    with database_url(settings) as url:
+    sock = listening_socket(settings)
+    with sock, database_url(settings) as url:
         applied = asyncio.run(_migrate(url))
+        if not settings.database_url:
+            try:
+                log.info("database_recorded", state_file=str(remember(settings.embedded_dir)))
+            except OSError as exc:  # admin commands then need the directory or settings
+                log.warning("database_not_recorded", error=str(exc))
         log.info(
             "starting",
             listen=settings.listen,
@@ -75,26 +93,23 @@ def run_serve(args: argparse.Namespace) -> int:
             targets=[t.name for t in settings.targets],
             workers=settings.workers,
         )
-        if sock is not None:
-            supervisor = workers.Supervisor(settings, url, args.config, SHUTDOWN_TIMEOUT_S)
-            supervisor.run(sock)
-            log.info("stopped")
-            return 0
-        # run_app finishes in-flight requests on SIGINT/SIGTERM before returning; the
-        # embedded server is stopped when the with-block exits.
-        web.run_app(
-            create_app(settings, url),
-            host=settings.host,
-            port=settings.port,
-            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-            access_log=None,
-            print=None,
-        )
+        if settings.workers > 1:
+            workers.Supervisor(settings, url, args.config, SHUTDOWN_TIMEOUT_S).run(sock)
+        else:
+            # run_app finishes in-flight requests on SIGINT/SIGTERM before returning; the
+            # embedded server is stopped when the with-block exits.
+            web.run_app(
+                create_app(settings, url),
+                sock=sock,
+                shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+                access_log=None,
+                print=None,
+            )
         log.info("stopped")
     return 0
 
 
-def _serve_worker(settings: Settings, fd: int) -> int:
+def _serve_worker(settings: config.Settings, fd: int) -> int:
     """One of ``serve --workers``: the parent migrated; accept on its socket."""
     assert settings.database_url, "the parent passes its database"
     app = create_app(settings, settings.database_url)
@@ -114,7 +129,7 @@ def _serve_worker(settings: Settings, fd: int) -> int:
 def run_migrate(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     configure(settings.log_format, settings.log_level)
-    with database_url(settings) as url:
+    with database.server_url(settings) as url:
         applied = asyncio.run(_migrate(url))
     print("\n".join(applied) if applied else "database is up to date")
     return 0

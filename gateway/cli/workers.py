@@ -35,7 +35,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import multiprocess
 
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings
 from gateway.logging import get_logger
 
 log = get_logger(__name__)
@@ -58,19 +58,8 @@ def worker_count(value: str | None, configured: int) -> int:
     if value == "auto":
         return len(os.sched_getaffinity(0))
     if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"--workers takes a positive number or auto, not {value!r}")
+        raise ConfigError(f"--workers = {value!r}: a positive number, or auto")
     return int(value)
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The one socket every worker accepts on; inheritable by the workers."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.set_inheritable(True)
-    return sock
 
 
 @dataclass
@@ -96,6 +85,7 @@ class Supervisor:
 
     def run(self, sock: socket.socket) -> None:
         """Until SIGTERM or SIGINT; ``sock`` is the bound listening socket (closed here)."""
+        sock.set_inheritable(True)
         metrics_dir = Path(tempfile.mkdtemp(prefix="aedgw-metrics-"))
         previous = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
         workers: list[_Worker] = []

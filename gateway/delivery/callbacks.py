@@ -20,8 +20,9 @@ import asyncpg
 import orjson
 
 from adapters.renderers import renderer_for
+from gateway.config import Target
 from gateway.decisions import callback_queue, decision_to_dict
-from gateway.delivery.channel import Endpoint, Payload
+from gateway.delivery.channel import Payload
 from gateway.delivery.outbox import Batch
 from gateway.delivery.webhook import WebhookSender
 from gateway.delivery.worker import EndpointWorker
@@ -105,9 +106,9 @@ class Callbacks:
         for code, settings in wanted.items():
             if code not in self._workers:
                 url, secret, operator_formats = settings
-                endpoint = Endpoint(name=callback_queue(code), url=url)
-                sender = WebhookSender(endpoint, DecisionsChannel(operator_formats, secret))
-                worker = EndpointWorker(self.pool, endpoint, sender, **self.worker_options)
+                target = Target(name=callback_queue(code), url=url)
+                sender = WebhookSender(target, DecisionsChannel(operator_formats, secret))
+                worker = EndpointWorker(self.pool, target, sender, **self.worker_options)
                 await worker.start()
                 self._workers[code] = (settings, worker)
 

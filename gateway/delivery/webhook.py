@@ -15,7 +15,8 @@ import asyncpg
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
 
-from gateway.delivery.channel import Channel, Endpoint, Payload
+from gateway.config import Target
+from gateway.delivery.channel import Channel, Payload
 from gateway.delivery.outbox import Batch
 from gateway.delivery.policy import Attempt, Code, classify, parse_retry_after
 
@@ -37,7 +38,7 @@ def _reset(exc: BaseException) -> bool:
 class WebhookSender:
     """POSTs a channel's rendering of each batch to the endpoint's URL."""
 
-    def __init__(self, endpoint: Endpoint, channel: Channel) -> None:
+    def __init__(self, endpoint: Target, channel: Channel) -> None:
         self.endpoint = endpoint
         self.channel = channel
         self.send_s = endpoint.timeout_s * POST_TRIES

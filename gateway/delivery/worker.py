@@ -20,7 +20,6 @@ import asyncpg
 from gateway import overview
 from gateway.config import Target
 from gateway.delivery import outbox
-from gateway.delivery.channel import Endpoint
 from gateway.delivery.circuit import Circuit, CircuitState, Permit
 from gateway.delivery.jetstream import JetStreamSender
 from gateway.delivery.outbox import Batch, State
@@ -51,7 +50,7 @@ class EndpointWorker:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        endpoint: Endpoint,
+        endpoint: Target,
         sender: Sender,
         *,
         poll_s: float = 1.0,
@@ -66,6 +65,7 @@ class EndpointWorker:
         self.housekeeping_s = housekeeping_s
         self.lease = timedelta(seconds=sender.send_s + lease_margin_s)
         self.circuit = Circuit(
+            endpoint.name,
             endpoint.circuit_failures,
             endpoint.circuit_cooldown_s,
             on_change=lambda state: CIRCUIT_STATE.labels(endpoint.name).set(state),
@@ -193,7 +193,6 @@ class Delivery:
         workers = []
         for target in targets:
             if target.concurrency > 0:
-                endpoint = Endpoint.from_target(target)
                 if target.kind == "nats":
                     assert target.subject and target.stream  # Target checks it
                     margin = options.get("lease_margin_s", LEASE_MARGIN_S)
@@ -204,8 +203,8 @@ class Delivery:
                         + target.circuit_cooldown_s,
                     )
                 else:
-                    sender = WebhookSender(endpoint, channel)
-                workers.append(EndpointWorker(pool, endpoint, sender, **options))
+                    sender = WebhookSender(target, channel)
+                workers.append(EndpointWorker(pool, target, sender, **options))
         return cls(workers)
 
     async def start(self) -> None:

@@ -12,7 +12,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from gateway.store.named import Q
 
-__all__ = ["Q", "StorageBusy", "StorageUnavailable", "create_pool", "in_transaction"]
+__all__ = [
+    "Q",
+    "StorageBusy",
+    "StorageUnavailable",
+    "WriteConflict",
+    "create_pool",
+    "in_transaction",
+]
 
 T = TypeVar("T")
 
@@ -25,9 +32,17 @@ StorageUnavailable = (
     asyncpg.TooManyConnectionsError,
 )
 
+
+
+class WriteConflict(Exception):
+    """A statement lost a race for a unique key to a transaction that committed while it
+    waited (e.g. a row going back to a queue that ingest just gave a newer pending row):
+    nothing was written, and run again it sees the winner's row."""
+
+
 # A transaction that lost to a concurrent one: nothing was written, and running it again
 # from the start is safe. Still failing after a few tries, it is a 503, never a 500.
-StorageBusy = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+StorageBusy = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, WriteConflict)
 
 TRANSACTION_TRIES = 4
 
