@@ -108,6 +108,12 @@ def _subject(template: str) -> str | None:
     return None
 
 
+def _stream(value: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        return "is letters, digits, '_' or '-' (at most 64): a JetStream stream name"
+    return None
+
+
 @dataclass(slots=True)
 class Target:
     """A system the gateway pushes to: a targeting system from the settings, or an
@@ -139,7 +145,7 @@ class Target:
     ``nats://host:port``, each record published to ``subject`` in ``stream``)."""
     subject: str | None = checked(None, check=_subject)
     """NATS subject; may name ``{operator}`` and ``{destination}``."""
-    stream: str | None = checked(None, check=_name)
+    stream: str | None = checked(None, check=_stream)
     """JetStream stream the subject belongs to; created when it does not exist."""
 
     def __post_init__(self) -> None:

@@ -22,7 +22,8 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js.api import StreamInfo
 
-from gateway.config import Target
+from gateway import config
+from gateway.config import ConfigError, Target
 from gateway.delivery.circuit import CircuitState
 from tests import test_delivery
 from tests.test_delivery import alpha_message, gauge, states, target, until
@@ -339,12 +340,20 @@ async def _all_delivered(pool, name: str, expected: int) -> bool:
     return await states(pool, name) == {"delivered": expected}
 
 
-def test_a_subject_names_only_operator_and_destination() -> None:
-    from gateway.config import ConfigError
-
-    with pytest.raises(ConfigError, match="it may name only"):
-        Target(name="js", url=SHARED_NATS, kind="nats", subject="aed.{item_id}", stream="AED")
-    with pytest.raises(ConfigError, match="needs a subject and a stream"):
-        Target(name="js", url=SHARED_NATS, kind="nats", subject="aed")
-    with pytest.raises(ConfigError, match="kind 'kafka'"):
-        Target(name="js", url=SHARED_NATS, kind="kafka")
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"subject": "aed.{item_id}", "stream": "AED"},
+         "targets[0].subject = 'aed.{item_id}': may name only {operator} and {destination}"),
+        ({"subject": "aed"}, "target js: a nats target needs a subject and a stream"),
+        ({"subject": "aed", "stream": "A.B"},
+         "targets[0].stream = 'A.B': is letters, digits, '_' or '-' (at most 64): "
+         "a JetStream stream name"),
+        ({"kind": "kafka"}, "targets[0].kind = 'kafka': is one of http, nats"),
+    ],
+)
+def test_a_nats_target_is_checked_at_start(fields: dict, message: str) -> None:
+    target = {"name": "js", "url": SHARED_NATS, "kind": "nats"} | fields
+    with pytest.raises(ConfigError) as refused:
+        config.load(None, {"AEDGW_TARGETS": orjson.dumps([target]).decode()})
+    assert str(refused.value) == message

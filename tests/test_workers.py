@@ -233,7 +233,7 @@ def test_workers_takes_a_number_or_auto(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "aedgw serve: --workers takes a positive number or auto, not 'two'"
+        "aedgw: configuration: --workers = 'two': a positive number, or auto"
     )
 
 
@@ -248,9 +248,9 @@ def test_a_port_in_use_is_one_line_before_any_database_starts(tmp_path: Path) ->
              "--listen", f"127.0.0.1:{port}"],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
         )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip() == (
-        f"aedgw serve: cannot listen on 127.0.0.1:{port}: Address already in use; "
-        "choose another with --listen"
+        f"aedgw: configuration: cannot listen on 127.0.0.1:{port}: the port is in use; "
+        "choose another with --listen HOST:PORT"
     )
     assert not (tmp_path / "var").exists(), "no database was started"
