@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import orjson
@@ -49,7 +49,14 @@ class CursorInvalid(ValueError):
 
 
 class CursorGone(LookupError):
-    """Records after the cursor were purged: reading on would hide a gap."""
+    """Entries after the cursor were purged, or the cursor came from data a restore did
+    not bring back: reading on would hide a gap."""
+
+    REASONS: ClassVar[dict[str, str]] = {
+        "purged": "entries after this cursor were purged; start again without one",
+        "restored": "this cursor comes from data lost in a restore from backup; "
+        "start again without one",
+    }
 
 
 class ItemAmbiguous(LookupError):
@@ -124,7 +131,7 @@ async def read(
     """The records after ``after`` (from the oldest kept when None), waiting up to
     ``wait_s`` for some. No connection is held while waiting."""
     if after is not None:
-        await _check_kept(pool, after)
+        await check_kept(pool, "records", after)
     position = after or START
     return await long_poll(signal, wait_s, lambda: read_page(pool, position, limit))
 
@@ -154,10 +161,11 @@ async def read_page(pool: asyncpg.Pool, after: Cursor, limit: int) -> Page:
     return Page(records, Cursor(rows[-1]["xid"], rows[-1]["seq"]))
 
 
-async def _check_kept(pool: asyncpg.Pool, after: Cursor) -> None:
-    mark = await pool.fetchrow(Q.feed_purged_through)
-    if mark is not None and after < Cursor(mark["xid"], mark["seq"]):
-        raise CursorGone("records after this cursor were purged; start again without one")
+async def check_kept(pool: asyncpg.Pool, feed: str, after: Cursor) -> None:
+    """Raise CursorGone when ``feed`` (records, outcomes) may miss entries after ``after``."""
+    reason = await pool.fetchval(Q.cursor_gone, feed, str(after.xid), after.seq)
+    if reason is not None:
+        raise CursorGone(CursorGone.REASONS[reason])
 
 
 async def item_ledger(

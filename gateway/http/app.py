@@ -34,7 +34,8 @@ from gateway.http.state import (
 from gateway.keys import NOTIFY_CHANNEL, KeyCache
 from gateway.logging import get_logger
 from gateway.notify import Listener
-from gateway.store import StorageBusy, StorageUnavailable, create_pool
+from gateway.store import create_pool
+from gateway.store.health import Database, probe, refusal
 
 log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -81,15 +82,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = MessageCode.NOT_FOUND if exc.status == 404 else MessageCode.BAD_REQUEST
         raise ApiError(exc.status, code, exc.reason) from None
-    except (*StorageUnavailable, *StorageBusy) as exc:
-        log.warning("storage_unavailable", error=type(exc).__name__)
-        raise ApiError(
-            503,
-            MessageCode.STORAGE_UNAVAILABLE,
-            "storage is unavailable; resend later",
-            headers={"Retry-After": "5"},
-        ) from None
-    except Exception:
+    except Exception as exc:
+        database = refusal(exc)
+        if database is not None:
+            log.warning("storage_unavailable", error=type(exc).__name__, database=database)
+            raise ApiError(
+                503,
+                MessageCode.STORAGE_UNAVAILABLE,
+                f"storage is unavailable ({database.value}); resend later",
+                {"database": database.value},
+                headers={"Retry-After": "5"},
+            ) from None
         log.exception("internal_error")
         raise ApiError(
             500, MessageCode.INTERNAL, "internal error; the request id is logged"
@@ -134,11 +137,11 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    try:
-        await request.app[POOL].fetchval("SELECT 1", timeout=2)
-    except (*StorageUnavailable, TimeoutError):
-        return json_response({"status": "unavailable", "database": "unreachable"}, 503)
-    return json_response({"status": "ready", "database": "ok"})
+    """Ready when the database takes writes; else 503 naming why (``database``)."""
+    database = await probe(request.app[POOL])
+    if database is not Database.OK:
+        return json_response({"status": "unavailable", "database": database.value}, 503)
+    return json_response({"status": "ready", "database": database.value})
 
 
 def create_app(settings: Settings, database_url: str) -> web.Application:

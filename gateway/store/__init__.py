@@ -12,7 +12,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from gateway.store.named import Q
 
-__all__ = ["Q", "StorageBusy", "StorageUnavailable", "create_pool", "in_transaction"]
+__all__ = [
+    "Q",
+    "StorageBusy",
+    "StorageUnavailable",
+    "WritesRefused",
+    "create_pool",
+    "in_transaction",
+]
 
 T = TypeVar("T")
 
@@ -23,7 +30,14 @@ StorageUnavailable = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    # 57xxx: the server is shutting down, crashed, starting up, or cancelled the statement
+    asyncpg.exceptions.OperatorInterventionError,
 )
+
+# The server answers but refuses to write: a read-only default (a standby after a
+# failover, default_transaction_read_only) or no space left (class 53: disk full). The
+# transaction wrote nothing, so resending later is safe: a 503, never a 500.
+WritesRefused = (asyncpg.ReadOnlySQLTransactionError, asyncpg.InsufficientResourcesError)
 
 # A transaction that lost to a concurrent one: nothing was written, and running it again
 # from the start is safe. Still failing after a few tries, it is a 503, never a 500.
