@@ -82,6 +82,9 @@ class Settings:
     pool_max_size: int = 10
     callbacks_refresh_s: float = 30.0
     """How often operator profiles are re-read for callback URL changes."""
+    shutdown_timeout_s: float = 30.0
+    """On SIGTERM or Ctrl-C: how long in-flight requests and target POSTs may take to
+    finish; target batches still unanswered then go back to the queue."""
     limits: Limits = field(default_factory=Limits)
     targets: list[Target] = field(default_factory=list)
 

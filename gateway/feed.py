@@ -111,11 +111,17 @@ class FeedSignal:
 
     def __init__(self, poll_s: float = POLL_S) -> None:
         self.poll_s = poll_s
+        self.closed = False
         self._event = asyncio.Event()
 
     def wake(self, _payload: str | None = None) -> None:
         self._event.set()
         self._event = asyncio.Event()
+
+    def close(self) -> None:
+        """The server is stopping: waiters answer with what they have, now."""
+        self.closed = True
+        self.wake()
 
     def current(self) -> asyncio.Event:
         return self._event
@@ -146,7 +152,7 @@ async def long_poll(
         woken = signal.current()
         page = await fetch()
         remaining = deadline - time.monotonic()
-        if page.entries or remaining <= 0:
+        if page.entries or remaining <= 0 or signal.closed:
             return page
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(woken.wait(), min(signal.poll_s, remaining))

@@ -6,10 +6,10 @@ import argparse
 import asyncio
 
 import asyncpg
-from aiohttp import web
 
 from gateway import config
 from gateway.embedded import database_url
+from gateway.http import server
 from gateway.http.app import create_app
 from gateway.logging import configure, get_logger
 from gateway.store.migrate import migrate
@@ -47,16 +47,9 @@ def run_serve(args: argparse.Namespace) -> int:
             migrations_applied=applied,
             targets=[t.name for t in settings.targets],
         )
-        # run_app finishes in-flight requests on SIGINT/SIGTERM before returning; the
-        # embedded server is stopped when the with-block exits.
-        web.run_app(
-            create_app(settings, url),
-            host=settings.host,
-            port=settings.port,
-            shutdown_timeout=30,
-            access_log=None,
-            print=None,
-        )
+        # Until SIGINT/SIGTERM, then a graceful stop within shutdown_timeout_s (see
+        # gateway/http/server.py); the embedded server stops when the with-block exits.
+        asyncio.run(server.serve(create_app(settings, url), host=settings.host, port=settings.port))
         log.info("stopped")
     return 0
 

@@ -17,8 +17,9 @@ from gateway.decisions import OUTCOMES_CHANNEL
 from gateway.delivery.callbacks import Callbacks
 from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
-from gateway.http import admin, decisions, messages, records
+from gateway.http import admin, decisions, messages, records, server
 from gateway.http.responses import ApiError, json_response
+from gateway.http.server import IN_FLIGHT, InFlight, time_left
 from gateway.http.state import (
     DATABASE_URL,
     FEED,
@@ -121,7 +122,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     delivery = Delivery.for_targets(app[POOL], app[SETTINGS].targets)
     await delivery.start()
     yield
-    await delivery.stop()
+    await delivery.stop(time_left(app))
 
 
 async def _callbacks(app: web.Application) -> AsyncIterator[None]:
@@ -129,7 +130,7 @@ async def _callbacks(app: web.Application) -> AsyncIterator[None]:
     callbacks = Callbacks(app[POOL], refresh_s=app[SETTINGS].callbacks_refresh_s)
     await callbacks.start()
     yield
-    await callbacks.stop()
+    await callbacks.stop(time_left(app))
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -147,7 +148,7 @@ async def readyz(request: web.Request) -> web.Response:
 def create_app(settings: Settings, database_url: str) -> web.Application:
     """The gateway as an aiohttp application on an already migrated database."""
     app = web.Application(
-        middlewares=[context_middleware, error_middleware],
+        middlewares=[context_middleware, server.in_flight_middleware, error_middleware],
         client_max_size=settings.limits.max_body_bytes,
         # We inflate gzip ourselves, stopping at the size limit: a gzip bomb never expands.
         handler_args={"auto_decompress": False},
@@ -159,9 +160,11 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[FEED] = FeedSignal()
     app[OUTCOMES] = FeedSignal()
     app[REPLAY_BUDGET] = admin.replay_budget()
+    app[IN_FLIGHT] = InFlight()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_delivery)
     app.cleanup_ctx.append(_callbacks)
+    app.on_shutdown.append(server.stopping)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
     app.add_routes(decisions.routes)
