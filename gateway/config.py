@@ -32,6 +32,33 @@ class Limits:
 
 
 @dataclass(slots=True)
+class Retention:
+    """Days each kind of data is kept (0: forever); what each removes and keeps is in
+    gateway/retention.py. ``serve`` purges every ``every_s`` seconds (0: never)."""
+
+    raw_days: int = 30
+    personal_days: int = 90
+    delivered_days: int = 7
+    dead_letter_days: int = 30
+    feed_days: int = 180
+    state_days: int = 400
+    """Items' revision state and archived message rows: 0, or at least 365 (an S10 id
+    is not reused within 12 months, so a resend must not restart at revision 1)."""
+    every_s: float = 3600.0
+    batch_size: int = 5000
+
+    def __post_init__(self) -> None:
+        for name in ("raw_days", "personal_days", "delivered_days", "dead_letter_days",
+                     "feed_days", "state_days", "every_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"retention.{name} must be 0 or more")
+        if 0 < self.state_days < 365:
+            raise ConfigError("retention.state_days must be 0 (forever) or at least 365")
+        if self.batch_size < 1:
+            raise ConfigError("retention.batch_size must be at least 1")
+
+
+@dataclass(slots=True)
 class Retry:
     max_attempts: int = 12
     base_delay_s: float = 1.0
@@ -87,6 +114,7 @@ class Settings:
     finish; target batches still unanswered then go back to the queue."""
     limits: Limits = field(default_factory=Limits)
     targets: list[Target] = field(default_factory=list)
+    retention: Retention = field(default_factory=Retention)
 
     @property
     def host(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,15 +13,16 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from adapters.registry import default_registry
+from gateway import retention as lifecycle
 from gateway.codes import MessageCode
 from gateway.config import Settings
 from gateway.decisions import OUTCOMES_CHANNEL
 from gateway.delivery.callbacks import Callbacks
 from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
-from gateway.http import admin, decisions, messages, records, server
+from gateway.http import admin, consumers, decisions, messages, records, server
 from gateway.http.responses import ApiError, json_response
-from gateway.http.server import IN_FLIGHT, InFlight, time_left
+from gateway.http.server import SERVING, Serving, time_left
 from gateway.http.state import (
     DATABASE_URL,
     FEED,
@@ -133,6 +136,23 @@ async def _callbacks(app: web.Application) -> AsyncIterator[None]:
     await callbacks.stop(time_left(app))
 
 
+async def _purge(app: web.Application) -> AsyncIterator[None]:
+    """The scheduled purge (``retention.every_s``; 0 leaves it to ``aedgw purge``). A
+    batch cut off by the stop rolls back whole; the next run picks it up."""
+    retention = app[SETTINGS].retention
+    stopping = asyncio.Event()
+    task = (
+        asyncio.create_task(lifecycle.every(app[POOL], retention, stopping), name="purge")
+        if retention.every_s > 0
+        else None
+    )
+    yield
+    stopping.set()
+    if task is not None:
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(task, time_left(app))
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -160,15 +180,17 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[FEED] = FeedSignal()
     app[OUTCOMES] = FeedSignal()
     app[REPLAY_BUDGET] = admin.replay_budget()
-    app[IN_FLIGHT] = InFlight()
+    app[SERVING] = Serving()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_delivery)
     app.cleanup_ctx.append(_callbacks)
+    app.cleanup_ctx.append(_purge)
     app.on_shutdown.append(server.stopping)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
     app.add_routes(decisions.routes)
     app.add_routes(admin.routes)
+    app.add_routes(consumers.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", make_aiohttp_handler())

@@ -29,23 +29,26 @@ log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class InFlight:
-    """Requests whose handler is running, so that a stop can wait for them."""
+class Serving:
+    """One serving process's requests in flight and, once its stop has begun, the
+    deadline for them and for everything else it still has in hand."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.in_flight = 0
+        self.deadline: float | None = None
+        """``time.monotonic()`` by which the stop ends what is in flight; None: serving."""
         self._idle = asyncio.Event()
         self._idle.set()
 
     @contextlib.contextmanager
     def request(self) -> Iterator[None]:
-        self.count += 1
+        self.in_flight += 1
         self._idle.clear()
         try:
             yield
         finally:
-            self.count -= 1
-            if self.count == 0:
+            self.in_flight -= 1
+            if self.in_flight == 0:
                 self._idle.set()
 
     async def drained(self, timeout_s: float) -> bool:
@@ -55,18 +58,17 @@ class InFlight:
         return self._idle.is_set()
 
 
-IN_FLIGHT = web.AppKey("in_flight", InFlight)
-STOP_DEADLINE = web.AppKey("stop_deadline", float)
-"""``time.monotonic()`` by which a stopping server ends what it has in flight."""
+SERVING = web.AppKey("serving", Serving)
 
 
 @web.middleware
 async def in_flight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count the request; once the server is stopping, close its connection after the
     answer, so that a kept-alive client goes elsewhere for the next one."""
-    with request.app[IN_FLIGHT].request():
+    serving = request.app[SERVING]
+    with serving.request():
         response = await handler(request)
-    if STOP_DEADLINE in request.app:
+    if serving.deadline is not None:
         response.force_close()
     return response
 
@@ -74,9 +76,10 @@ async def in_flight_middleware(request: web.Request, handler: Handler) -> web.St
 async def stopping(app: web.Application) -> None:
     """The stop begins (idempotent; also aiohttp's on_shutdown hook): set the deadline,
     and answer the long polls now."""
-    if STOP_DEADLINE in app:
+    serving = app[SERVING]
+    if serving.deadline is not None:
         return
-    app[STOP_DEADLINE] = time.monotonic() + app[SETTINGS].shutdown_timeout_s
+    serving.deadline = time.monotonic() + app[SETTINGS].shutdown_timeout_s
     app[FEED].close()
     app[OUTCOMES].close()
     log.info("stopping", shutdown_timeout_s=app[SETTINGS].shutdown_timeout_s)
@@ -84,9 +87,10 @@ async def stopping(app: web.Application) -> None:
 
 def time_left(app: web.Application) -> float:
     """Seconds until the stop deadline (the whole timeout if no stop has begun)."""
-    if STOP_DEADLINE not in app:
+    deadline = app[SERVING].deadline
+    if deadline is None:
         return app[SETTINGS].shutdown_timeout_s
-    return max(0.0, app[STOP_DEADLINE] - time.monotonic())
+    return max(0.0, deadline - time.monotonic())
 
 
 async def serve(
@@ -116,8 +120,8 @@ async def serve(
         await stop.wait()
         await site.stop()  # no new connections from here on
         await stopping(app)
-        if not await app[IN_FLIGHT].drained(time_left(app)):
-            log.warning("stop_deadline_passed", requests_cut_off=app[IN_FLIGHT].count)
+        if not await app[SERVING].drained(time_left(app)):
+            log.warning("stop_deadline_passed", requests_cut_off=app[SERVING].in_flight)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
