@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gateway.cli import (
     adapters,
+    backup,
     bench,
     deadletters,
     demo,
@@ -36,6 +37,7 @@ COMMAND_GROUPS = (
     receiver,
     bench,
     demo,
+    backup,
 )
 
 
