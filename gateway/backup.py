@@ -43,8 +43,9 @@ EPOCH = 1 << 32
 """A 64-bit transaction id (xid8) is its epoch times 2**32 plus the 32-bit id."""
 SERVER_USER = "pgserver"
 """The system user pgserver (0.6) creates and runs the server as, under root."""
-LEFT_BEHIND = (HANDLES, "postmaster.pid", "postmaster.opts")
-"""Files of the backed-up server's running state, never part of a restored one."""
+LEFT_BEHIND = (HANDLES, "postmaster.pid", "postmaster.opts", ".s.PGSQL.*")
+"""Files of the backed-up server's running state (its users, pid, socket lock), never
+part of a restored one: a socket lock naming a pid still alive stops the start."""
 
 
 class BackupError(RuntimeError):
@@ -117,8 +118,9 @@ def restore(settings: Settings, source: Path, actor: Actor) -> Restored:
         pg_dir.rename(previous)
     pg_dir.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, pg_dir, symlinks=True)
-    for name in LEFT_BEHIND:
-        (pg_dir / name).unlink(missing_ok=True)
+    for pattern in LEFT_BEHIND:
+        for leftover in pg_dir.glob(pattern):
+            leftover.unlink()
     _own(pg_dir)
     with embedded_server(pg_dir):
         pass  # recovery from the backup runs, then a clean stop (pg_resetwal needs one)
