@@ -28,6 +28,7 @@ from gateway.http.app import create_app
 from gateway.keys import Scope
 from gateway.operators import Profile
 from gateway.store import create_pool
+from gateway.store.health import Database, refusal
 from tests.conftest import FIXTURES, TEMPLATE, bearer, with_database
 
 BATCH = (FIXTURES / "alpha" / "v11-batch-3.xml").read_bytes()
@@ -187,3 +188,24 @@ async def test_a_full_tablespace_is_a_503_and_recovers(
         filler.unlink(missing_ok=True)
         await client.close()
         await pool.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (asyncpg.ConnectionDoesNotExistError(), Database.UNREACHABLE),
+        (asyncpg.exceptions.AdminShutdownError(), Database.UNREACHABLE),
+        (asyncpg.exceptions.CrashShutdownError(), Database.UNREACHABLE),
+        (asyncpg.CannotConnectNowError(), Database.UNREACHABLE),
+        (ConnectionRefusedError(), Database.UNREACHABLE),
+        (TimeoutError(), Database.UNREACHABLE),
+        (asyncpg.DeadlockDetectedError(), Database.BUSY),
+        (asyncpg.ReadOnlySQLTransactionError(), Database.READ_ONLY),
+        (asyncpg.DiskFullError(), Database.DISK_FULL),
+        (asyncpg.UniqueViolationError(), None),
+        (ValueError(), None),
+    ],
+)
+def test_what_each_database_error_is_answered(error: BaseException, reason) -> None:
+    """A 503 with its reason for the database's state; None (a 500, a bug) otherwise."""
+    assert refusal(error) == reason

@@ -6,15 +6,20 @@ import argparse
 import asyncio
 
 import asyncpg
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from gateway import config
 from gateway.embedded import database_url
 from gateway.http import server
 from gateway.http.app import create_app
 from gateway.logging import configure, get_logger
+from gateway.store import StorageUnavailable
 from gateway.store.migrate import migrate
 
 log = get_logger(__name__)
+
+DATABASE_WAIT_S = 30.0
+"""How long serve and migrate wait for the database to accept connections at start."""
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -26,7 +31,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 async def _migrate(url: str) -> list[str]:
-    conn = await asyncpg.connect(url)
+    """Apply the migrations, waiting a while for a database that is not up yet (one
+    started beside the gateway, or restarting) rather than failing at once."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(DATABASE_WAIT_S),
+        wait=wait_fixed(1),
+        retry=retry_if_exception_type(StorageUnavailable),
+        before_sleep=lambda state: log.warning(
+            "waiting_for_database", error=type(state.outcome.exception()).__name__
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            conn = await asyncpg.connect(url)
     try:
         return [f"{m.version:04d}_{m.name}" for m in await migrate(conn)]
     finally:

@@ -41,7 +41,7 @@ def refusal(exc: BaseException) -> Database | None:
         return Database.DISK_FULL
     if isinstance(exc, StorageBusy):
         return Database.BUSY
-    if isinstance(exc, StorageUnavailable | TimeoutError):
+    if isinstance(exc, (*StorageUnavailable, TimeoutError)):
         return Database.UNREACHABLE
     return None
 
