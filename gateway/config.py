@@ -97,6 +97,30 @@ class Target:
 
 
 @dataclass(slots=True)
+class Scorecard:
+    late_hours: int = 4
+    """An item is late when it arrives less than this many hours before its departure."""
+    rollup_interval_s: float = 300.0
+    """How often ``serve`` recomputes today's daily rollups."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.late_hours <= 48:
+            raise ConfigError("scorecard.late_hours: 1 to 48")
+        if self.rollup_interval_s <= 0:
+            raise ConfigError("scorecard.rollup_interval_s: more than 0")
+
+
+@dataclass(slots=True)
+class Console:
+    session_hours: float = 8.0
+    """How long a console login lasts (it ends sooner when its key is revoked)."""
+
+    def __post_init__(self) -> None:
+        if self.session_hours <= 0:
+            raise ConfigError("console.session_hours: more than 0")
+
+
+@dataclass(slots=True)
 class Settings:
     listen: str = "127.0.0.1:8080"
     database_url: str | None = None
@@ -113,6 +137,8 @@ class Settings:
     """On SIGTERM or Ctrl-C: how long in-flight requests and target POSTs may take to
     finish; target batches still unanswered then go back to the queue."""
     limits: Limits = field(default_factory=Limits)
+    scorecard: Scorecard = field(default_factory=Scorecard)
+    console: Console = field(default_factory=Console)
     targets: list[Target] = field(default_factory=list)
     retention: Retention = field(default_factory=Retention)
 

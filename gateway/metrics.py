@@ -1,11 +1,27 @@
 """Prometheus metrics (``aedgw_`` prefix), served at ``/metrics``.
 
 Labels are bounded sets (operators, codes, statuses, targets), never item or message ids.
+Every name starts ``aedgw_``: the client library's own process and platform collectors
+are left out of the registry.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import asyncio
+
+import asyncpg
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+)
+
+for _collector in (GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR):
+    REGISTRY.unregister(_collector)
 
 MESSAGES = Counter(
     "aedgw_messages_total", "Messages received, by operator and outcome", ["operator", "status"]
@@ -24,6 +40,30 @@ INGEST_SECONDS = Histogram(
     ["operator"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+
+MESSAGE_REFUSALS = Counter(
+    "aedgw_message_refusals_total",
+    "Whole messages refused (4xx), by operator and error code",
+    ["operator", "code"],
+)
+HTTP_SECONDS = Histogram(
+    "aedgw_http_request_seconds",
+    "Time to answer an HTTP request, by method, route and status",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DECISIONS = Counter(
+    "aedgw_decisions_total",
+    "Customs decisions posted, by code and outcome (created, repeated)",
+    ["code", "outcome"],
+)
+POOL_CONNECTIONS = Gauge(
+    "aedgw_db_pool_connections",
+    "Database connections of the pool by state (in_use, idle, max), sampled every few seconds",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+POOL_SAMPLE_S = 5.0
 
 OUTBOX_DEPTH = Gauge(
     "aedgw_outbox_depth",
@@ -68,3 +108,16 @@ def count_receipt(operator: str, status: str, body: dict) -> None:
                 ITEMS.labels(operator, outcome).inc(items[outcome])
     for error in body.get("errors") or ():
         ITEM_ERRORS.labels(operator, error["code"]).inc()
+    refusal = body.get("error")
+    if refusal:
+        MESSAGE_REFUSALS.labels(operator, refusal["code"]).inc()
+
+
+async def sample_pool(pool: asyncpg.Pool, every_s: float = POOL_SAMPLE_S) -> None:
+    """Keep the pool gauges current (sampled, since a scrape may reach another process)."""
+    while True:
+        size, idle = pool.get_size(), pool.get_idle_size()
+        POOL_CONNECTIONS.labels("in_use").set(size - idle)
+        POOL_CONNECTIONS.labels("idle").set(idle)
+        POOL_CONNECTIONS.labels("max").set(pool.get_max_size())
+        await asyncio.sleep(every_s)

@@ -102,7 +102,7 @@ def test_migrate_is_idempotent(database_url: str) -> None:
 
 
 def test_demo_replays_every_fixture_and_drains_delivery(database_url: str) -> None:
-    result = aedgw("demo", "--fail-rate", "0.3", database_url=database_url)
+    result = aedgw("demo", "--fail-rate", "0.3", "--no-wait", database_url=database_url)
     assert result.returncode == 0, result.stderr
     assert "alpha" in result.stdout and "epsilon" in result.stdout
     outbox_line = next(line for line in result.stdout.splitlines() if line.startswith("outbox:"))

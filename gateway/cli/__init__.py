@@ -21,6 +21,7 @@ from gateway.cli import (
     operators,
     purge,
     receiver,
+    scorecard,
     serve,
     translate,
 )
@@ -37,6 +38,7 @@ COMMAND_GROUPS = (
     receiver,
     bench,
     demo,
+    scorecard,
     backup,
 )
 

@@ -14,14 +14,20 @@ from gateway import config
 from gateway.embedded import embedded_server
 
 
-async def start_site(app: web.Application) -> tuple[web.AppRunner, str]:
-    """Serve ``app`` on 127.0.0.1 at a free port; the runner (to clean up) and base URL."""
+async def start_site(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0
+) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` (on a free port by default); the runner (to clean up) and base URL."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
     port = site._server.sockets[0].getsockname()[1]
-    return runner, f"http://127.0.0.1:{port}"
+    return runner, f"http://{host}:{port}"
 
 
 @contextlib.contextmanager

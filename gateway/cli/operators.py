@@ -10,7 +10,7 @@ import asyncpg
 
 from adapters.registry import default_registry
 from gateway import operators
-from gateway.cli import database
+from gateway.cli import database, scorecard
 from gateway.cli.output import emit
 from gateway.operators import OperatorExists, Profile
 
@@ -43,6 +43,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     dis = sub.add_parser("disable", help="refuse an operator's keys from now on")
     dis.add_argument("code")
     dis.set_defaults(run=run_disable)
+    scorecard.register_operator_actions(sub)
 
 
 def run_add(args: argparse.Namespace) -> int:

@@ -84,8 +84,11 @@ async def list_dead(
     return [to_dict(row) for row in rows]
 
 
-async def replay(pool: asyncpg.Pool, filters: Filters, limit: int) -> Replayed:
-    """Up to ``limit`` matching dead letters back to their queue, oldest first."""
+async def replay(
+    pool: asyncpg.Pool | asyncpg.Connection, filters: Filters, limit: int
+) -> Replayed:
+    """Up to ``limit`` matching dead letters back to their queue, oldest first (on a
+    connection: in its transaction, beside the audit entry)."""
     rows = await pool.fetch(Q.replay_dead_letters, *filters.args(), limit)
     superseded = sum(1 for r in rows if r["state"] == State.SUPERSEDED)
     return Replayed(len(rows) - superseded, superseded)

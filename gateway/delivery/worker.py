@@ -20,6 +20,7 @@ import asyncpg
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
 
+from gateway import overview
 from gateway.config import Target
 from gateway.delivery import outbox
 from gateway.delivery.channel import Channel, Endpoint, Payload
@@ -249,6 +250,7 @@ class EndpointWorker:
             try:
                 self._count(await outbox.reap(self.pool, name, self.endpoint.retry.max_attempts))
                 depth = await outbox.depth(self.pool, name)
+                await overview.report_circuit(self.pool, name, self.circuit.state)
             except (*StorageUnavailable, asyncpg.PostgresError) as exc:
                 log.warning("outbox_housekeeping_failed", target=name, error=type(exc).__name__)
             except Exception:

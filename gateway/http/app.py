@@ -14,13 +14,23 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from adapters.registry import default_registry
 from gateway import retention as lifecycle
+from gateway import rollups
 from gateway.codes import MessageCode
 from gateway.config import Settings
 from gateway.decisions import OUTCOMES_CHANNEL
 from gateway.delivery.callbacks import Callbacks
 from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
-from gateway.http import admin, consumers, decisions, messages, records, server
+from gateway.http import (
+    admin,
+    console,
+    consumers,
+    decisions,
+    messages,
+    records,
+    scorecard,
+    server,
+)
 from gateway.http.responses import ApiError, json_response
 from gateway.http.server import SERVING, Serving, time_left
 from gateway.http.state import (
@@ -37,6 +47,7 @@ from gateway.http.state import (
 )
 from gateway.keys import NOTIFY_CHANNEL, KeyCache
 from gateway.logging import get_logger
+from gateway.metrics import HTTP_SECONDS, sample_pool
 from gateway.notify import Listener
 from gateway.store import create_pool
 from gateway.store.health import Database, probe, refusal
@@ -63,6 +74,10 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         exc.headers["X-Request-Id"] = request_id
         raise
     finally:
+        route = request.match_info.route.resource
+        HTTP_SECONDS.labels(
+            request.method, route.canonical if route else "unmatched", str(status)
+        ).observe(time.perf_counter() - started)
         principal = request.get(PRINCIPAL)
         log.info(
             "request",
@@ -153,6 +168,20 @@ async def _purge(app: web.Application) -> AsyncIterator[None]:
             await asyncio.wait_for(task, time_left(app))
 
 
+async def _pool_metrics(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(sample_pool(app[POOL]), name="pool-metrics")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _rollups(app: web.Application) -> AsyncIterator[None]:
+    """The scorecard's daily rollups, refreshed in the background (gateway/rollups.py)."""
+    async with rollups.running(app[POOL], app[SETTINGS].scorecard.rollup_interval_s):
+        yield
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -184,12 +213,16 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_delivery)
     app.cleanup_ctx.append(_callbacks)
+    app.cleanup_ctx.append(_rollups)
+    app.cleanup_ctx.append(_pool_metrics)
     app.cleanup_ctx.append(_purge)
     app.on_shutdown.append(server.stopping)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
     app.add_routes(decisions.routes)
     app.add_routes(admin.routes)
+    app.add_routes(scorecard.routes)
+    app.add_routes(console.routes)
     app.add_routes(consumers.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

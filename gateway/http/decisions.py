@@ -16,6 +16,7 @@ from gateway.http.params import negotiate, page_params
 from gateway.http.responses import ApiError, ambiguous_item, json_response
 from gateway.http.state import OUTCOMES, POOL
 from gateway.keys import Scope
+from gateway.metrics import DECISIONS
 
 routes = web.RouteTableDef()
 
@@ -32,6 +33,7 @@ async def post_decision(request: web.Request) -> web.Response:
         raise ApiError(404, MessageCode.NOT_FOUND, str(missing)) from None
     except feed.ItemAmbiguous as ambiguous:
         raise ambiguous_item(ambiguous.operators, "in 'operator'") from None
+    DECISIONS.labels(decision.code.value, "created" if recorded.created else "repeated").inc()
     return json_response(recorded.decision, 201 if recorded.created else 200)
 
 
