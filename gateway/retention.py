@@ -17,7 +17,10 @@ Kinds, each with its retention in days (``[retention]``; 0 keeps it forever):
   (a resend goes on from its last revision: S10 ids are not reused within 12 months)
   and the archived message rows, once no record refers to them.
 
-Kept whatever the settings: the audit trail, and the daily rollups a scorecard reads.
+Kept whatever the settings: the audit trail, and the daily rollups a scorecard reads,
+which are computed from records and messages: a purge first makes every day it would
+touch final in the rollups (``gateway.rollups.ensure``) and deletes no record or message
+of a later day.
 
 A purge runs in batches of ``batch_size`` rows, each a short transaction of its own that
 skips rows someone else holds: ingest never waits for it (ingest writes new rows, a
@@ -35,14 +38,14 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
 import asyncpg
 import orjson
 
-from gateway import audit
+from gateway import audit, rollups
 from gateway.audit import Actor
 from gateway.canonical import format_time
 from gateway.config import Retention
@@ -132,11 +135,34 @@ class Report:
         }
 
 
+ROLLED_UP = (Kind.RECORDS, Kind.MESSAGES)
+"""The kinds the daily rollups are computed from."""
+
+
 def cutoffs(retention: Retention, now: datetime | None = None) -> dict[Kind, datetime | None]:
     """Rows older than each kind's cutoff may go; None keeps the kind forever."""
     now = now or datetime.now(UTC)
     days = {kind: getattr(retention, setting) for kind, setting in DAYS_SETTING.items()}
     return {kind: now - timedelta(days=n) if n > 0 else None for kind, n in days.items()}
+
+
+def within_rollups(
+    cutoffs: dict[Kind, datetime | None], final: date | None
+) -> dict[Kind, datetime | None]:
+    """The cutoffs, with the rolled-up kinds kept to days whose rollups are final."""
+    if final is None:  # no data yet: nothing to roll up, nothing to purge
+        return cutoffs
+    bound = datetime.combine(final + timedelta(days=1), time.min, UTC)
+    return {
+        kind: min(cutoff, bound) if cutoff and kind in ROLLED_UP else cutoff
+        for kind, cutoff in cutoffs.items()
+    }
+
+
+def _rollups_through(cutoffs: dict[Kind, datetime | None]) -> date | None:
+    """The last day a purge at these cutoffs would touch in the rolled-up kinds."""
+    days = [cutoffs[kind].date() for kind in ROLLED_UP if cutoffs[kind] is not None]
+    return max(days) if days else None
 
 
 def blank_personal(record: dict[str, Any]) -> dict[str, Any]:
@@ -162,8 +188,14 @@ def _empty(value: Any, keep: tuple[str, ...] = ()) -> Any:
 
 async def dry_run(pool: asyncpg.Pool, retention: Retention, now: datetime | None = None) -> Report:
     """What a purge now would remove, and the registered consumers who would lose
-    records they have not read."""
+    records they have not read. Nothing is written: the rollups are taken as final
+    through the day a purge would make final before it deletes."""
+    now = now or datetime.now(UTC)
     report = Report(dry_run=True, cutoffs=cutoffs(retention, now))
+    through = _rollups_through(report.cutoffs)
+    if through is not None:
+        final = min(through, rollups.last_final_day(now))
+        report.cutoffs = within_rollups(report.cutoffs, final)
     for kind, cutoff in report.cutoffs.items():
         if cutoff is not None:
             report.rows[kind] = await pool.fetchval(COUNT[kind], cutoff)
@@ -183,6 +215,10 @@ async def purge(
     report = Report(dry_run=False, cutoffs=cutoffs(retention, now))
     run = str(uuid.uuid4())
     async with _exclusive(pool):
+        through = _rollups_through(report.cutoffs)
+        if through is not None:
+            final = await rollups.ensure(pool, through)
+            report.cutoffs = within_rollups(report.cutoffs, final)
         report.losses = await _losses(pool, report.cutoffs[Kind.RECORDS])
         for kind, cutoff in report.cutoffs.items():
             if cutoff is None:

@@ -135,6 +135,12 @@ async def test_purge_removes_what_retention_says_and_keeps_the_rest(
 
     done = await retention.purge(pool, TIGHT, audit.cli_actor())
     assert rows_of(done) == expected
+    # The scorecard's daily rollups of the purged days were made final first, and stay.
+    rolled_up = await pool.fetchval(
+        "SELECT sum(records) FROM daily_rollups"
+        " WHERE operator = 'alpha' AND final AND day < current_date - 100"
+    )
+    assert rolled_up == 4  # A1, B1, C1 and A2, two of them purged since
     assert rows_of(await retention.dry_run(pool, TIGHT)) == dict.fromkeys(expected, 0)
 
     # Raw bodies: blanked, with their hash, size and receipt kept.
