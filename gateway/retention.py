@@ -238,7 +238,6 @@ async def purge(
                 progress(kind, report.rows[kind])
                 if done < retention.batch_size:
                     break
-    log.info("purged", run=run, rows={k.value: n for k, n in report.rows.items()})
     return report
 
 
@@ -369,7 +368,8 @@ async def every(pool: asyncpg.Pool, retention: Retention, stopping: asyncio.Even
             return
         wait_s = retention.every_s
         try:
-            await purge(pool, retention, scheduler_actor())
+            report = await purge(pool, retention, scheduler_actor())
+            log.info("purged", rows={k.value: n for k, n in report.rows.items()})
         except PurgeRunning:
             log.info("purge_skipped", reason="another process is purging")
         except (*StorageUnavailable, *StorageBusy, *WritesRefused) as exc:

@@ -292,6 +292,8 @@ async def test_the_purge_command(make_client, add_operator, pool, database_url) 
     assert table.returncode == 0, table.stderr
     assert "records" in table.stdout and "removed" in table.stderr
     assert not await pool.fetchval("SELECT count(*) FROM records")
+    again = await asyncio.to_thread(aedgw, "purge", "--json", database_url=database_url)
+    assert {k["kind"]: k["rows"] for k in orjson.loads(again.stdout)["kinds"]}["records"] == 0
     trail = await audit.entries(pool, action="purge.records")
     assert trail and trail[0]["actor"].startswith("cli:")
     wrong = await asyncio.to_thread(aedgw, "purge", "--days", "3", database_url=database_url)
