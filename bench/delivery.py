@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway import keys, operators
-from gateway.cli.bench import make_messages
+from gateway.bench.messages import Alpha, Ids
 from gateway.cli.database import migrated_pool
 from gateway.config import Settings, Target
 from gateway.delivery.worker import Delivery
@@ -79,7 +79,7 @@ async def ingest(url: str, target: Target, records: int) -> None:
     await web.TCPSite(runner, "127.0.0.1", port).start()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/xml"}
     async with aiohttp.ClientSession() as session:
-        for body in make_messages(records, 1000):
+        for body in Alpha(Ids("delivery")).messages(records, 1000):
             async with session.post(
                 f"http://127.0.0.1:{port}/v1/messages", data=body, headers=headers
             ) as response:

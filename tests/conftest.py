@@ -4,6 +4,7 @@ template database migrated once per session, and a fresh clone of it per test.""
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -33,16 +34,18 @@ def with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def admin_url() -> Iterator[str]:
+    """The session's server. Its data lives in a folder of its own, not under pytest's
+    basetemp: pytest prunes the basetemp folders of older sessions, so a second pytest
+    started on the same machine would delete a running session's database."""
     external = os.environ.get("AEDGW_DATABASE_URL")
     if external:
         yield external
         return
-    server = load_pgserver().get_server(
-        tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
-    )
-    yield server.get_uri()
-    server.cleanup()
+    with tempfile.TemporaryDirectory(prefix="aedgw-test-pg-", ignore_cleanup_errors=True) as tmp:
+        server = load_pgserver().get_server(Path(tmp) / "data", cleanup_mode="delete")
+        yield server.get_uri()
+        server.cleanup()
 
 
 @pytest.fixture(scope="session")
