@@ -45,16 +45,16 @@ def items(page: dict[str, Any]) -> list[str]:
     return [record["item_id"] for record in page["records"]]
 
 
-def test_backup_restore_and_an_old_cursor_reads_on_with_no_gap(tmp_path: Path) -> None:
-    env = clean_env(AEDGW_DATA_DIR=str(tmp_path / "var"))
+def test_backup_restore_and_an_old_cursor_reads_on_with_no_gap(workdir: Path) -> None:
+    env = clean_env(AEDGW_DATA_DIR=str(workdir / "var"))
     for code in ("alpha", "gamma", "delta", "beta"):
-        assert aedgw(env, tmp_path, "operators", "add", code).returncode == 0
+        assert aedgw(env, workdir, "operators", "add", code).returncode == 0
     keys = {
-        code: aedgw(env, tmp_path, "keys", "issue", "--operator", code).stdout.strip()
+        code: aedgw(env, workdir, "keys", "issue", "--operator", code).stdout.strip()
         for code in ("alpha", "gamma", "delta", "beta")
     }
-    reader = aedgw(env, tmp_path, "keys", "issue", "--targeting", "cbp").stdout.strip()
-    server = Gateway(env, tmp_path).start().wait_ready()
+    reader = aedgw(env, workdir, "keys", "issue", "--targeting", "cbp").stdout.strip()
+    server = Gateway(env, workdir).start().wait_ready()
     try:
 
         def submit(code: str, body: bytes, media_type: str) -> tuple[int, Any]:
@@ -65,7 +65,7 @@ def test_backup_restore_and_an_old_cursor_reads_on_with_no_gap(tmp_path: Path) -
         old_cursor = first["next"]  # a consumer has read alpha's records
         assert submit("gamma", GAMMA, "application/json")[0] == 202
 
-        made = aedgw(env, tmp_path, "backup", str(tmp_path / "backup"), "--json")
+        made = aedgw(env, workdir, "backup", str(workdir / "backup"), "--json")
         assert made.returncode == 0, made.stderr
         assert orjson.loads(made.stdout)["bytes"] > 0
 
@@ -73,17 +73,17 @@ def test_backup_restore_and_an_old_cursor_reads_on_with_no_gap(tmp_path: Path) -
         _, lost = call(f"{server.url}/v1/records?after={old_cursor}", reader)
         lost_cursor = lost["next"]
         assert len(items(lost)) == 6
-        refused = aedgw(env, tmp_path, "restore", str(tmp_path / "backup"))
+        refused = aedgw(env, workdir, "restore", str(workdir / "backup"))
         assert refused.returncode == 1 and "stop the gateway first" in refused.stderr
     finally:
         server.signal(signal.SIGTERM)
         assert server.wait() == 0
 
-    restored = aedgw(env, tmp_path, "restore", str(tmp_path / "backup"), "--json")
+    restored = aedgw(env, workdir, "restore", str(workdir / "backup"), "--json")
     assert restored.returncode == 0, restored.stderr
     assert orjson.loads(restored.stdout)["previous_data_moved_to"]
 
-    server = Gateway(env, tmp_path).start().wait_ready()
+    server = Gateway(env, workdir).start().wait_ready()
     try:
         status, receipt = call(f"{server.url}/v1/messages", keys["beta"], BETA, "application/xml")
         assert status == 202, receipt
@@ -106,12 +106,12 @@ def test_backup_restore_and_an_old_cursor_reads_on_with_no_gap(tmp_path: Path) -
         assert server.wait() == 0, server.output()
 
 
-def test_restore_refuses_what_is_not_a_backup_in_one_line(tmp_path: Path) -> None:
-    env = clean_env(AEDGW_DATA_DIR=str(tmp_path / "var"))
-    result = aedgw(env, tmp_path, "restore", str(tmp_path / "nothing"))
+def test_restore_refuses_what_is_not_a_backup_in_one_line(workdir: Path) -> None:
+    env = clean_env(AEDGW_DATA_DIR=str(workdir / "var"))
+    result = aedgw(env, workdir, "restore", str(workdir / "nothing"))
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "not a backup" in result.stderr
     external = clean_env(AEDGW_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
-    (tmp_path / "fake").mkdir()
-    result = aedgw(external, tmp_path, "backup", str(tmp_path / "fake" / "x"))
+    (workdir / "fake").mkdir()
+    result = aedgw(external, workdir, "backup", str(workdir / "fake" / "x"))
     assert result.returncode == 1 and "Traceback" not in result.stderr

@@ -15,7 +15,6 @@ Real processes, real sockets, no mocks. ``AEDGW_CHAOS_MESSAGES`` (default 500) a
 from __future__ import annotations
 
 import asyncio
-import copy
 import inspect
 import itertools
 import os
@@ -35,10 +34,10 @@ from lxml import etree
 
 from adapters.registry import default_registry
 from gateway import keys, operators
+from gateway.bench.messages import NS, Alpha, Ids, delta_file
 from gateway.embedded import create_database, load_pgserver
 from gateway.keys import Scope
 from gateway.operators import Profile
-from gateway.s10 import check_digit
 from gateway.store import create_pool
 from gateway.store.migrate import migrate
 from tests.conftest import FIXTURES
@@ -56,7 +55,6 @@ TARGET = {
     "circuit_cooldown_s": 1,
     "retry": {"max_attempts": 100, "base_delay_s": 0.2, "max_delay_s": 2},
 }
-ALPHA_NS = "urn:alphapost:itmatt:11"
 
 
 # -- messages: fixtures with fresh references and fresh valid S10 ids ------------------
@@ -74,66 +72,40 @@ class Message:
     receipt: dict[str, Any] | None = None
 
 
-class Ids:
-    """Fresh valid S10 ids: the template's service indicator, a new serial, a country."""
-
-    def __init__(self) -> None:
-        self.serials = itertools.count(30_000_000)
-
-    def next(self, template: str, country: str) -> str:
-        serial = f"{next(self.serials):08d}"
-        return f"{template[:2]}{serial}{check_digit(serial)}{country}"
-
-
-def alpha(ref: str, n: int, ids: Ids) -> Message:
-    tree = etree.parse(str(FIXTURES / "alpha" / "v11-batch-3.xml"))
-    root = tree.getroot()
-    root.find(f"{{{ALPHA_NS}}}Header/{{{ALPHA_NS}}}MessageRef").text = ref
-    items = root.find(f"{{{ALPHA_NS}}}Items")
-    templates = list(items)
-    for old in templates:
-        items.remove(old)
-    made = []
-    for i in range(n):
-        item = copy.deepcopy(templates[i % len(templates)])
-        ident = item.find(f"{{{ALPHA_NS}}}ItemId")
-        ident.text = ids.next(ident.text, "GB")
-        made.append(ident.text)
-        items.append(item)
-    body = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+def alpha(ids: Ids, n: int) -> Message:
+    body = Alpha(ids).message(n)
+    root = etree.fromstring(body)
+    ref = root.findtext(f"{{{NS}}}Header/{{{NS}}}MessageRef")
+    made = [e.text for e in root.iterfind(f"{{{NS}}}Items/{{{NS}}}Item/{{{NS}}}ItemId")]
     return Message("alpha", ref, body, "application/xml", made)
 
 
-def gamma(ref: str, n: int, ids: Ids) -> Message:
+def gamma(ids: Ids, n: int) -> Message:
     doc = orjson.loads((FIXTURES / "gamma" / "batch-3.json").read_bytes())
-    templates = doc["parcels"]
-    doc["batchNo"] = ref
+    templates, doc["batchNo"] = doc["parcels"], ids.ref()
     doc["parcels"] = []
     for i in range(n):
-        parcel = copy.deepcopy(templates[i % len(templates)])
-        parcel["trackingNo"] = ids.next(parcel["trackingNo"], "CN")
-        doc["parcels"].append(parcel)
-    made = [p["trackingNo"] for p in doc["parcels"]]
-    return Message("gamma", ref, orjson.dumps(doc), "application/json", made)
+        parcel = templates[i % len(templates)]
+        doc["parcels"].append(parcel | {"trackingNo": ids.item(parcel["trackingNo"])})
+    made = [parcel["trackingNo"] for parcel in doc["parcels"]]
+    return Message("gamma", doc["batchNo"], orjson.dumps(doc), "application/json", made)
 
 
-def delta(ref: str, n: int, ids: Ids) -> Message:
-    fixture = (FIXTURES / "delta" / "good_batch.ndjson").read_bytes()
-    lines = [orjson.loads(line) for line in fixture.splitlines()]
-    header, templates = lines[0], lines[1:]
-    header |= {"file_id": ref, "item_count": n}
-    out = [header]
-    for i in range(n):
-        item = copy.deepcopy(templates[i % len(templates)])
-        item["item_id"] = ids.next(item["item_id"], "BR")
-        out.append(item)
-    body = b"\n".join(orjson.dumps(line) for line in out) + b"\n"
-    return Message("delta", ref, body, "application/x-ndjson", [i["item_id"] for i in out[1:]])
+def delta(ids: Ids, n: int) -> Message:
+    body = delta_file(ids, n)
+    header, *items = [orjson.loads(line) for line in body.splitlines()]
+    made = [item["item_id"] for item in items]
+    return Message("delta", header["file_id"], body, "application/x-ndjson", made)
 
 
 def messages(count: int) -> list[Message]:
-    ids, makers = Ids(), (alpha, gamma, delta)
-    return [makers[i % 3](f"CHAOS-{i:05d}", 1 + (i * 7) % 5, ids) for i in range(count)]
+    """Round robin over the operators, 1 to 5 items a message, ids fresh valid S10s."""
+    ids = {"alpha": Ids("chaos-alpha"), "gamma": Ids("chaos-gamma"), "delta": Ids("chaos-delta")}
+    makers = (("alpha", alpha), ("gamma", gamma), ("delta", delta))
+    return [
+        make(ids[name], 1 + (i * 7) % 5)
+        for i, (name, make) in zip(range(count), itertools.cycle(makers), strict=False)
+    ]
 
 
 # -- the cast: a PostgreSQL, a receiver, gateways ---------------------------------------
@@ -251,7 +223,7 @@ async def _value(value):
 
 
 @pytest.fixture
-def receiver(tmp_path: Path):
+def receiver(workdir: Path):
     port = free_port()
     process = subprocess.Popen(
         [
@@ -276,10 +248,10 @@ def receiver(tmp_path: Path):
 
 
 async def test_every_acknowledged_item_is_stored_once_and_delivered(
-    tmp_path: Path, receiver: str
+    workdir: Path, receiver: str
 ) -> None:
     started = time.monotonic()
-    database = Database(tmp_path / "pg")
+    database = Database(workdir / "pg")
     gateways: list[Gateway] = []
     try:
         keys_of = await prepare(database.url, database.server.get_uri())
@@ -289,7 +261,7 @@ async def test_every_acknowledged_item_is_stored_once_and_delivered(
             AEDGW_SHUTDOWN_TIMEOUT_S="5",
             AEDGW_RETENTION__EVERY_S="0",
         )
-        gateways += [Gateway(env, tmp_path).start() for _ in range(GATEWAYS)]
+        gateways += [Gateway(env, workdir).start() for _ in range(GATEWAYS)]
         for gateway in gateways:
             await asyncio.to_thread(gateway.wait_ready)
         await wait_for(lambda: receiver_up(receiver), "the receiver to listen", 30)

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from gateway import keys
-from gateway.cli.bench import make_messages
+from gateway.bench.messages import Alpha, Ids
 from gateway.cli.local import start_site
 from gateway.delivery.receiver import Faults, Receiver, create_receiver_app
 from gateway.keys import Scope
@@ -29,9 +29,9 @@ from tests.gateway_process import Gateway, clean_env
 BATCH = (FIXTURES / "alpha" / "v11-batch-3.xml").read_bytes()
 
 
-def gateway(tmp_path: Path, database_url: str, **settings: str) -> Gateway:
-    env = clean_env(AEDGW_DATABASE_URL=database_url, AEDGW_DATA_DIR=str(tmp_path), **settings)
-    return Gateway(env, tmp_path).start().wait_ready()
+def gateway(workdir: Path, database_url: str, **settings: str) -> Gateway:
+    env = clean_env(AEDGW_DATABASE_URL=database_url, AEDGW_DATA_DIR=str(workdir), **settings)
+    return Gateway(env, workdir).start().wait_ready()
 
 
 def read_response(sock: socket.socket) -> tuple[int, bytes]:
@@ -63,11 +63,11 @@ async def _value(value):
 
 
 async def test_sigterm_during_a_large_message_answers_it_and_exits_0(
-    tmp_path: Path, database_url: str, add_operator, pool
+    workdir: Path, database_url: str, add_operator, pool
 ) -> None:
     key = await add_operator("alpha")
-    [body] = make_messages(3000, 3000)
-    server = gateway(tmp_path, database_url)
+    body = Alpha(Ids("stop")).message(3000)
+    server = gateway(workdir, database_url)
     try:
         sock = socket.create_connection(("127.0.0.1", server.port))
         sock.sendall(
@@ -105,7 +105,7 @@ async def test_sigterm_during_a_large_message_answers_it_and_exits_0(
     ],
 )
 async def test_sigterm_finishes_or_hands_back_target_posts(
-    tmp_path: Path,
+    workdir: Path,
     database_url: str,
     add_operator,
     pool,
@@ -119,7 +119,7 @@ async def test_sigterm_finishes_or_hands_back_target_posts(
     key = await add_operator("alpha")
     targets = orjson.dumps([{"name": "cbp", "url": receiver_url + "/", "timeout_s": 60}])
     server = gateway(
-        tmp_path,
+        workdir,
         database_url,
         AEDGW_TARGETS=targets.decode(),
         AEDGW_SHUTDOWN_TIMEOUT_S=shutdown_timeout_s,
@@ -170,14 +170,14 @@ def postmaster_pid(pg_dir: Path) -> int | None:
     return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
 
 
-def test_a_serve_that_adopts_an_orphaned_embedded_server_stops_it(tmp_path: Path) -> None:
-    env = clean_env(AEDGW_DATA_DIR=str(tmp_path / "var"))
-    pg_dir = tmp_path / "var" / "pg"
-    first = Gateway(env, tmp_path).start().wait_ready()
+def test_a_serve_that_adopts_an_orphaned_embedded_server_stops_it(workdir: Path) -> None:
+    env = clean_env(AEDGW_DATA_DIR=str(workdir / "var"))
+    pg_dir = workdir / "var" / "pg"
+    first = Gateway(env, workdir).start().wait_ready()
     first.kill()  # SIGKILL: no cleanup runs, the embedded PostgreSQL keeps running
     orphan = postmaster_pid(pg_dir)
     assert orphan is not None and psutil.pid_exists(orphan)
-    second = Gateway(env, tmp_path).start().wait_ready()
+    second = Gateway(env, workdir).start().wait_ready()
     try:
         assert postmaster_pid(pg_dir) == orphan, "the second serve adopts the running server"
         second.signal(signal.SIGTERM)

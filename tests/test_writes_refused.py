@@ -116,9 +116,9 @@ async def test_a_read_only_database_is_a_503_and_nothing_partial(
 
 
 @pytest.fixture
-def small_filesystem(tmp_path: Path) -> Iterator[Path]:
+def small_filesystem(workdir: Path) -> Iterator[Path]:
     """A 64 MiB tmpfs the server can write to; skipped where mounting is not allowed."""
-    mount = tmp_path / "small"
+    mount = workdir / "small"
     mount.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small filesystem needs root")
