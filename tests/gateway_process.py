@@ -3,6 +3,8 @@ and restart them: a free port, readiness over HTTP, signals, and the output on f
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import signal
 import socket
@@ -10,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -89,3 +92,16 @@ class Gateway:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+async def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
+    """Poll ``condition`` (a function, sync or async) until it holds; fail after
+    ``timeout_s`` (a test that hangs, not a claim about speed)."""
+    deadline = time.monotonic() + timeout_s
+    while not await _value(condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def _value(value: object) -> object:
+    return await value if inspect.isawaitable(value) else value

@@ -15,7 +15,6 @@ Real processes, real sockets, no mocks. ``AEDGW_CHAOS_MESSAGES`` (default 500) a
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import os
 import subprocess
@@ -41,7 +40,7 @@ from gateway.operators import Profile
 from gateway.store import create_pool
 from gateway.store.migrate import migrate
 from tests.conftest import FIXTURES
-from tests.gateway_process import Gateway, clean_env, free_port
+from tests.gateway_process import Gateway, clean_env, free_port, wait_until
 
 MESSAGES = int(os.environ.get("AEDGW_CHAOS_MESSAGES", "500"))
 GATEWAYS = int(os.environ.get("AEDGW_CHAOS_GATEWAYS", "2"))
@@ -210,18 +209,6 @@ async def send(
         chaos.in_flight[index] -= 1
 
 
-async def wait_for(condition, what: str, timeout_s: float) -> None:
-    """Poll ``condition`` (sync or async) until it holds."""
-    deadline = time.monotonic() + timeout_s
-    while not await _value(condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
-async def _value(value):
-    return await value if inspect.isawaitable(value) else value
-
-
 @pytest.fixture
 def receiver(workdir: Path):
     port = free_port()
@@ -264,7 +251,7 @@ async def test_every_acknowledged_item_is_stored_once_and_delivered(
         gateways += [Gateway(env, workdir).start() for _ in range(GATEWAYS)]
         for gateway in gateways:
             await asyncio.to_thread(gateway.wait_ready)
-        await wait_for(lambda: receiver_up(receiver), "the receiver to listen", 30)
+        await wait_until(lambda: receiver_up(receiver), "the receiver to listen", 30)
         chaos = Chaos(gateways, database)
         batch = messages(MESSAGES)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
@@ -307,10 +294,10 @@ async def send_all(
         answered["n"] += 1
 
     async def break_things() -> None:
-        await wait_for(lambda: answered["n"] >= total * 3 // 10, "30 % answered", 300)
+        await wait_until(lambda: answered["n"] >= total * 3 // 10, "30 % answered", 300)
         await chaos.kill_and_restart(GATEWAYS - 1)
         restarted.set()
-        await wait_for(lambda: answered["n"] >= total * 6 // 10, "60 % answered", 300)
+        await wait_until(lambda: answered["n"] >= total * 6 // 10, "60 % answered", 300)
         await chaos.crash_database(crashed)
 
     breaking = asyncio.create_task(break_things())
@@ -342,7 +329,7 @@ async def account(
     """Wait for delivery to drain, then check every message and item; the counts."""
     pool = await create_pool(url, max_size=2)
     try:
-        await wait_for(lambda: drained(pool), "delivery to drain", 120)
+        await wait_until(lambda: drained(pool), "delivery to drain", 120)
         stored = await pool.fetch(
             "SELECT operator, item_id, count(*) AS n, max(revision) AS revision"
             " FROM records GROUP BY operator, item_id"

@@ -6,10 +6,8 @@ adopts the embedded PostgreSQL left running and stops it when it stops."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import signal
 import socket
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -24,7 +22,7 @@ from gateway.cli.local import start_site
 from gateway.delivery.receiver import Faults, Receiver, create_receiver_app
 from gateway.keys import Scope
 from tests.conftest import FIXTURES
-from tests.gateway_process import Gateway, clean_env
+from tests.gateway_process import Gateway, clean_env, wait_until
 
 BATCH = (FIXTURES / "alpha" / "v11-batch-3.xml").read_bytes()
 
@@ -48,18 +46,6 @@ def read_response(sock: socket.socket) -> tuple[int, bytes]:
     while len(body) < length:
         body += sock.recv(65536)
     return int(head.split(b" ")[1]), body
-
-
-async def wait_until(condition, what: str, timeout_s: float = 60.0) -> None:
-    """Poll ``condition`` (a function, sync or async) until it holds."""
-    deadline = time.monotonic() + timeout_s
-    while not await _value(condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
-async def _value(value):
-    return await value if inspect.isawaitable(value) else value
 
 
 async def test_sigterm_during_a_large_message_answers_it_and_exits_0(
