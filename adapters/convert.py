@@ -8,13 +8,18 @@ path. ``None`` in means ``None`` out: a missing value is the canonical rules' bu
 from __future__ import annotations
 
 import re
+import tomllib
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from importlib.resources import files
 from typing import TypeVar
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+import pycountry
 from babel.numbers import get_currency_precision
 
 Raw = str | int | Decimal
@@ -42,31 +47,41 @@ def text(value: object) -> str | None:
     return cleaned or None
 
 
-_DOT_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-_COMMA_DECIMAL = re.compile(r"[+-]?(\d+(,\d*)?|,\d+)")
-
-
 def decimal(value: Raw | None, *, comma: bool = False) -> Decimal | None:
     """A decimal number; ``comma=True`` reads "25,50" (and refuses "25.50", which would be
     ambiguous with a thousands separator). No thousands separators, no exponents."""
+    if value.__class__ is str:
+        other = "." if comma else ","  # the separator this value must not use
+        text = value.replace(",", ".", 1) if comma else value
+        try:  # Decimal reads more than we accept (exponents, NaN, "_", other digits)
+            number = Decimal(text)
+        except InvalidOperation:
+            number = None
+        if (
+            number is not None
+            and number.is_finite()
+            and text.isascii()
+            and not ("e" in text or "E" in text or "_" in text)
+            and other not in value
+        ):
+            return number
+        if not value.strip():
+            return None
+        separator = "a decimal comma" if comma else "a decimal point"
+        raise ConversionError(f"{value!r} is not a decimal number with {separator}", value)
     if value is None or isinstance(value, Decimal):
         return value
     if isinstance(value, bool):
         raise ConversionError(f"{value!r} is not a number", value)
     if isinstance(value, int):
         return Decimal(value)
-    cleaned = value.strip()
-    if not cleaned:
-        return None
-    pattern = _COMMA_DECIMAL if comma else _DOT_DECIMAL
-    if not pattern.fullmatch(cleaned):
-        separator = "a decimal comma" if comma else "a decimal point"
-        raise ConversionError(f"{value!r} is not a decimal number with {separator}", value)
-    return Decimal(cleaned.replace(",", "."))
+    raise ConversionError(f"{value!r} is not a number", value)
 
 
 def integer(value: Raw | None) -> int | None:
     """A whole number ("2", 2, or a Decimal with no fraction)."""
+    if value.__class__ is str and value.isdigit() and value.isascii():
+        return int(value)
     number = decimal(value)
     if number is None:
         return None
@@ -91,16 +106,21 @@ _KG_PER_UNIT: dict[str, Decimal] = {
 }
 
 
+def kg_per(unit: str) -> Decimal:
+    """Kilograms in one ``unit`` (kg, g, lb or oz, any case)."""
+    factor = _KG_PER_UNIT.get(unit) or _KG_PER_UNIT.get(unit.strip().lower())
+    if factor is None:
+        allowed = ", ".join(_KG_PER_UNIT)
+        raise ConversionError(f"weight unit {unit!r} is not one of {allowed}", unit)
+    return factor
+
+
 def weight_kg(value: Raw | None, unit: str | None = "kg", *, comma: bool = False) -> Decimal | None:
     """A weight in kg from a value in ``unit`` (kg, g, lb or oz, any case): 230 g -> 0.230."""
     number = decimal(value, comma=comma)
     if number is None:
         return None
-    factor = _KG_PER_UNIT.get((unit or "kg").strip().lower())
-    if factor is None:
-        allowed = ", ".join(_KG_PER_UNIT)
-        raise ConversionError(f"weight unit {unit!r} is not one of {allowed}", unit)
-    return number * factor
+    return number * kg_per(unit or "kg")
 
 
 def line_total(unit_value: Decimal | None, quantity: Decimal | None) -> Decimal | None:
@@ -123,21 +143,122 @@ def code(value: str | None, table: Mapping[str, T], table_name: str) -> T | None
         ) from None
 
 
-def timestamp(value: str | None, default_zone: str | None = None) -> datetime | None:
-    """An ISO 8601 date-time as an aware UTC datetime. A value without an offset is refused
-    unless ``default_zone`` (an IANA zone such as "Europe/Istanbul") says where it is."""
+def timestamp(
+    value: str | None, default_zone: str | None = None, layout: str | None = None
+) -> datetime | None:
+    """A date-time as an aware UTC datetime: ISO 8601, or as ``layout`` says (strptime
+    directives: "%m/%d/%Y %H:%M"). A value without an offset is read in ``default_zone``
+    (an IANA name such as "Europe/Istanbul"), and refused without one, or when it falls in
+    a clock change there (an hour that happens twice or never)."""
     cleaned = text(value)
     if cleaned is None:
         return None
     try:
-        parsed = datetime.fromisoformat(cleaned)
+        parsed = datetime.strptime(cleaned, layout) if layout else datetime.fromisoformat(cleaned)
     except ValueError:
-        raise ConversionError(f"{value!r} is not an ISO 8601 date-time", value) from None
+        shape = f"the layout {layout!r}" if layout else "ISO 8601"
+        raise ConversionError(f"{value!r} is not a date-time in {shape}", value) from None
     if parsed.tzinfo is None:
         if default_zone is None:
             raise ConversionError(f"{value!r} has no UTC offset", value)
-        parsed = parsed.replace(tzinfo=ZoneInfo(default_zone))
+        local = parsed.replace(tzinfo=zone(default_zone))
+        if local.utcoffset() != local.replace(fold=1).utcoffset():
+            raise ConversionError(
+                f"{value!r} falls in a clock change in {default_zone} (twice or never)",
+                value,
+            )
+        parsed = local
     return parsed.astimezone(UTC)
+
+
+@cache
+def zone(name: str) -> ZoneInfo:
+    """An IANA time zone ("America/New_York"); anything else is a ConversionError."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConversionError(f"{name!r} is not an IANA time zone", name) from None
+
+
+_SYMBOLS = {"€": "EUR", "£": "GBP"}
+"""Currency symbols that name one currency; $, ¥, kr and the like name several."""
+_AMOUNT = re.compile(r"([^\d\s+\-.,]+)?\s*([+-]?[\d.,]+)\s*([^\d\s+\-.,]+)?")
+
+
+def amount_with_currency(
+    value: str, *, comma: bool = False, symbols: Mapping[str, str] | None = None
+) -> tuple[Decimal, str]:
+    """An amount written with its currency: an ISO 4217 code or a symbol, before or after
+    it ("45.00 EUR", "$18.50", "€ 9,90"). € and £ name their currency; any other symbol
+    only as ``symbols`` declares it. The decimal separator is the one declared."""
+    match = _AMOUNT.fullmatch(value.strip())
+    if match is None or (match[1] and match[3]):
+        raise ConversionError(f"{value!r} is not an amount with its currency", value)
+    mark = match[1] or match[3]
+    if mark is None:
+        raise ConversionError(f"{value!r} has no currency", value)
+    if len(mark) == 3 and mark.isascii() and mark.isalpha() and mark.isupper():
+        currency = mark
+    elif symbols and mark in symbols:
+        currency = symbols[mark]
+    elif mark in _SYMBOLS:
+        currency = _SYMBOLS[mark]
+    else:
+        raise ConversionError(
+            f"{mark!r} in {value!r} names no one currency: the mapping must declare it "
+            f'(symbols = {{ "{mark}" = "<ISO 4217 code>" }})',
+            value,
+        )
+    amount = decimal(match[2], comma=comma)
+    assert amount is not None
+    return amount, currency
+
+
+def symbol_currency(symbol: str) -> str | None:
+    """The currency a symbol names on its own (€, £), or None."""
+    return _SYMBOLS.get(symbol)
+
+
+def _folded(name: str) -> str:
+    """A country name as compared: no case, accents or repeated spaces, no leading "the"."""
+    plain = unicodedata.normalize("NFKD", name.replace("\u2019", "'"))
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
+    words = plain.casefold().split()
+    if words[:1] == ["the"]:
+        words = words[1:]
+    return " ".join(words)
+
+
+@cache
+def _country_names() -> tuple[dict[str, str], dict[str, str]]:
+    """Every name and code of every country (pycountry and adapters/countries.toml), and
+    the names of several countries with what they could mean."""
+    names: dict[str, str] = {}
+    for country in pycountry.countries:
+        for attribute in ("alpha_2", "alpha_3", "name", "official_name", "common_name"):
+            known = getattr(country, attribute, None)
+            if known:
+                names[_folded(known)] = country.alpha_2
+    table = tomllib.loads(files("adapters").joinpath("countries.toml").read_text("utf-8"))
+    names.update({_folded(k): v for k, v in table["aliases"].items()})
+    ambiguous = {_folded(k): v for k, v in table["ambiguous"].items()}
+    return names, ambiguous
+
+
+def country(value: str | None) -> str | None:
+    """An ISO 3166-1 alpha-2 code from a country's name or code ("United Kingdom", "GBR",
+    "Russia" -> "GB", "GB", "RU"); a name of several countries ("Congo") is refused."""
+    cleaned = text(value)
+    if cleaned is None:
+        return None
+    names, ambiguous = _country_names()
+    folded = _folded(cleaned)
+    if folded in ambiguous:
+        raise ConversionError(f"{value!r} is ambiguous: {ambiguous[folded]}", value)
+    code = names.get(folded)
+    if code is None:
+        raise ConversionError(f"{value!r} is not a country name or code we know", value)
+    return code
 
 
 def phone_e164(value: str | None, country: str | None) -> str | None:
@@ -162,4 +283,7 @@ def hs_code(value: str | None) -> str | None:
     """An HS code without dots, spaces or dashes ("6109.10.00" -> "61091000"); its shape
     is checked by the canonical rules, which know the 6-10 digit limits."""
     cleaned = text(value)
-    return _HS_SEPARATORS.sub("", cleaned) if cleaned is not None else None
+    if cleaned is None:
+        return None
+    dotted = cleaned.replace(".", "")
+    return dotted if dotted.isdigit() else _HS_SEPARATORS.sub("", cleaned)

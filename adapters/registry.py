@@ -3,20 +3,20 @@
 Three sources, all explicit: the mapping files under ``adapters/<operator>/`` (a name
 starting with "_" is a shared part that other files ``extends``), Python adapters that an
 operator package lists in ``ADAPTERS`` (``adapters/<operator>/__init__.py``), and entry
-points in the group ``aed_gateway.adapters`` for adapters shipped in other distributions.
+points in the group ``aed_gateway.adapters`` for adapters shipped in other distributions
+(the last two found by :mod:`adapters.plugins`, as decision renderers are).
 Two adapters for the same (format, version) are an error naming both sources.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Iterator
 from functools import cache
-from importlib.metadata import entry_points
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
 
+from adapters import plugins
 from adapters.mapping import Mapping
 from gateway.contract import Adapter
 from gateway.document import Kind
@@ -87,25 +87,20 @@ def default_registry() -> Registry:
 
 
 def package_adapters(root: Traversable) -> Iterator[tuple[Adapter, str]]:
-    """The mapping files and declared Python adapters of each operator folder in ``root``."""
-    for folder in sorted(root.iterdir(), key=lambda f: f.name):
-        if not folder.is_dir() or folder.name.startswith(("_", ".")):
-            continue
+    """The mapping files and the declared Python adapters (``ADAPTERS``) of each operator
+    folder in ``root``."""
+    for folder in plugins.operator_folders(root):
         for item in sorted(folder.iterdir(), key=lambda f: f.name):
             if item.name.endswith(".toml") and not item.name.startswith("_"):
                 mapping = Mapping.load(item)
                 yield mapping, mapping.file
-        if folder.joinpath("__init__.py").is_file():
-            module_name = f"{root.name}.{folder.name}"
-            module = importlib.import_module(module_name)
-            for adapter in adapters_in(getattr(module, "ADAPTERS", ())):
-                yield adapter, f"{module_name}.ADAPTERS"
+    for declared, source in plugins.declared(root, "", "ADAPTERS"):
+        yield from ((adapter, source) for adapter in adapters_in(declared))
 
 
 def entry_point_adapters() -> Iterator[tuple[Adapter, str]]:
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        for adapter in adapters_in(point.load()):
-            yield adapter, f"entry point {point.name} ({point.value})"
+    for loaded, source in plugins.shipped(ENTRY_POINT_GROUP):
+        yield from ((adapter, source) for adapter in adapters_in(loaded))
 
 
 def adapters_in(obj: Any) -> Iterator[Adapter]:

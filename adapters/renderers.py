@@ -3,17 +3,17 @@
 
 A renderer lives beside its operator's adapter, in ``adapters/<operator>/decisions.py``
 (a ``RENDERERS`` list), or in another package under the entry point group
-``aed_gateway.decision_renderers``.
+``aed_gateway.decision_renderers``: found by :mod:`adapters.plugins`, as adapters are.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Sequence
 from functools import cache
-from importlib.metadata import entry_points
 from importlib.resources import files
 from typing import Any, Protocol
+
+from adapters import plugins
 
 ENTRY_POINT_GROUP = "aed_gateway.decision_renderers"
 
@@ -31,12 +31,11 @@ class DecisionRenderer(Protocol):
 @cache
 def renderers() -> dict[str, DecisionRenderer]:
     found: dict[str, DecisionRenderer] = {}
-    for entry in files(__package__).iterdir():
-        if entry.is_dir() and entry.joinpath("decisions.py").is_file():
-            module = importlib.import_module(f"{__package__}.{entry.name}.decisions")
-            found |= {r.format: r for r in module.RENDERERS}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        found |= {r.format: r for r in point.load()}
+    for declared, _ in (
+        *plugins.declared(files(__package__), "decisions", "RENDERERS"),
+        *plugins.shipped(ENTRY_POINT_GROUP),
+    ):
+        found |= {r.format: r for r in declared}
     return found
 
 

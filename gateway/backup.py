@@ -34,7 +34,6 @@ import orjson
 
 from gateway import audit
 from gateway.audit import Actor
-from gateway.config import Settings
 from gateway.embedded import HANDLES, embedded_server, forget_dead_users, load_pgserver
 from gateway.store import Q, create_pool
 from gateway.store.migrate import migrate
@@ -100,16 +99,12 @@ def backup(database_url: str, dest: Path) -> Backup:
     return Backup(dest, size, (datetime.now(UTC) - started).total_seconds())
 
 
-def restore(settings: Settings, source: Path, actor: Actor) -> Restored:
-    """Replace the embedded database's data directory with the backup in ``source``."""
-    if settings.database_url:
-        raise BackupError(
-            "restore replaces the embedded database only; restore AEDGW_DATABASE_URL's "
-            "server with its own tools (the backup is a data directory for it)"
-        )
+def restore(pg_dir: Path, source: Path, actor: Actor) -> Restored:
+    """Replace the embedded database's data directory ``pg_dir`` (which need not exist)
+    with the backup in ``source``."""
     source = source.expanduser().resolve()
     verify(source)
-    pg_dir = settings.embedded_dir.expanduser().resolve()
+    pg_dir = pg_dir.expanduser().resolve()
     _refuse_if_running(pg_dir)
     previous = None
     if pg_dir.exists():

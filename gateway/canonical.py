@@ -8,7 +8,7 @@ minor-unit scale, weights in kg with 3 decimals, times as UTC RFC 3339.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -117,7 +117,8 @@ class CanonicalItem:
     ``function``/``revision`` are set only when the operator states them explicitly;
     otherwise the store decides (DOMAIN.md, "Amendments"). ``field_paths`` maps a
     canonical field (``sender.address.country``, ``contents[2].hs_code``) to where it came
-    from in the source, so that a rule error can point into the operator's document.
+    from in the source, so that a rule error can point into the operator's document (a
+    mapping works its paths out only when they are asked for).
     """
 
     item_id: str
@@ -141,7 +142,7 @@ class CanonicalItem:
     function: Function | None = None
     revision: int | None = None
     quality_flags: list[str] = field(default_factory=list)
-    field_paths: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    field_paths: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def path_of(self, canonical_field: str) -> str:
         """Where a canonical field came from: its own path, else its nearest recorded
@@ -193,6 +194,13 @@ def format_kg(value: Decimal) -> str:
 def format_time(value: datetime) -> str:
     """UTC RFC 3339 with a ``Z``; seconds kept, sub-seconds only when present."""
     return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time a person gave (a filter, ``--since``): UTC when it carries no
+    offset. ValueError when it is not one."""
+    when = datetime.fromisoformat(text)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def _decimal(value: Decimal) -> str:

@@ -102,7 +102,8 @@ DESCRIPTIONS: dict[str, str] = {
     MessageCode.MESSAGE_REF_REUSED: "the reference was used before with other bytes (409)",
     MessageCode.IDEMPOTENCY_KEY_REUSED: "the Idempotency-Key was used before with other "
     "bytes (409)",
-    MessageCode.BAD_REQUEST: "a query parameter or field is malformed (400)",
+    MessageCode.BAD_REQUEST: "a query parameter the endpoint does not take, or a parameter or "
+    "field that is malformed or out of range (400, details name it)",
     MessageCode.NOT_ACCEPTABLE: "the Accept header names no form this resource has (406)",
     MessageCode.AMBIGUOUS_ITEM: "several operators use this item id; add ?operator= (409)",
     MessageCode.CURSOR_PURGED: "entries after this cursor were purged, or lost in a restore "

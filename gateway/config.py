@@ -1,34 +1,91 @@
 """Settings: one TOML file, every key overridable by an ``AEDGW_*`` environment variable.
 
 Nested keys use a double underscore (``AEDGW_LIMITS__MAX_BODY_BYTES``); the environment
-wins over the file so that a container can be configured without editing it.
+wins over the file so that a container can be configured without editing it. Every value
+is checked for its type and range when it is read (``listen = 8080``, ``batch_size = -1``
+stop the start with a message naming the setting), never when it is first used.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import ssl
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit
 
 import orjson
 
 ENV_PREFIX = "AEDGW_"
 DEFAULT_FILE = Path("aedgw.toml")
+ROUTE_KEYS = ("destination_countries", "operators")
 
 
 class ConfigError(ValueError):
     """A setting has a value the gateway cannot use; the message names the setting."""
 
 
+def _listen(value: str) -> str | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        return 'is "HOST:PORT", e.g. "127.0.0.1:8080"'
+    return None
+
+
+def check_listen(value: str, where: str = "listen") -> None:
+    """Refuse a listen address that is not HOST:PORT (a ``--listen`` option, say)."""
+    problem = _listen(value)
+    if problem:
+        raise ConfigError(f"{where} = {value!r}: {problem}")
+
+
+def _name(value: str) -> str | None:
+    # ":" is kept for the outbox queues of operators' callbacks ("callback:alpha").
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+        return "is letters, digits, '.', '_' or '-' (at most 64)"
+    return None
+
+
+def _url(value: str) -> str | None:
+    parts = urlsplit(value)
+    return None if parts.scheme and parts.netloc else "is an absolute URL"
+
+
+def _one_of(*choices: str) -> Callable[[str], str | None]:
+    return lambda value: None if value in choices else f"is one of {', '.join(choices)}"
+
+
+def checked(
+    default: Any = MISSING,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    check: Callable[[Any], str | None] | None = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A settings field with the bounds (``low``/``high``) or ``check`` that ``load``
+    applies; ``check`` answers what is wrong (None when the value is good). Without a
+    default the setting is required."""
+    meta = {"low": low, "high": high, "check": check}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass(slots=True)
 class Limits:
-    max_body_bytes: int = 64 * 1024 * 1024
+    max_body_bytes: int = checked(64 * 1024 * 1024, low=1)
     """Largest body accepted, after gzip decompression."""
-    max_items: int = 100_000
+    max_items: int = checked(100_000, low=1)
     """Most items in one message."""
+
+
+def _state_days(value: int) -> str | None:
+    return None if value == 0 or value >= 365 else "is 0 (forever) or at least 365"
 
 
 @dataclass(slots=True)
@@ -36,55 +93,47 @@ class Retention:
     """Days each kind of data is kept (0: forever); what each removes and keeps is in
     gateway/retention.py. ``serve`` purges every ``every_s`` seconds (0: never)."""
 
-    raw_days: int = 30
-    personal_days: int = 90
-    delivered_days: int = 7
-    dead_letter_days: int = 30
-    feed_days: int = 180
-    state_days: int = 400
+    raw_days: int = checked(30, low=0)
+    personal_days: int = checked(90, low=0)
+    delivered_days: int = checked(7, low=0)
+    dead_letter_days: int = checked(30, low=0)
+    feed_days: int = checked(180, low=0)
+    state_days: int = checked(400, check=_state_days)
     """Items' revision state and archived message rows: 0, or at least 365 (an S10 id
     is not reused within 12 months, so a resend must not restart at revision 1)."""
-    every_s: float = 3600.0
-    batch_size: int = 5000
-
-    def __post_init__(self) -> None:
-        for name in ("raw_days", "personal_days", "delivered_days", "dead_letter_days",
-                     "feed_days", "state_days", "every_s"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"retention.{name} must be 0 or more")
-        if 0 < self.state_days < 365:
-            raise ConfigError("retention.state_days must be 0 (forever) or at least 365")
-        if self.batch_size < 1:
-            raise ConfigError("retention.batch_size must be at least 1")
+    every_s: float = checked(3600.0, low=0)
+    batch_size: int = checked(5000, low=1)
 
 
 @dataclass(slots=True)
 class Retry:
-    max_attempts: int = 12
-    base_delay_s: float = 1.0
-    max_delay_s: float = 600.0
+    max_attempts: int = checked(12, low=1)
+    base_delay_s: float = checked(1.0, low=0)
+    max_delay_s: float = checked(600.0, low=0)
 
 
 @dataclass(slots=True)
 class Target:
-    """A targeting system the gateway pushes records to."""
+    """A system the gateway pushes to: a targeting system from the settings, or an
+    operator's callback URL (its queue ``callback:<code>``)."""
 
-    name: str
-    url: str
+    name: str = checked(check=_name)
+    url: str = checked(check=_url)
     routes: dict[str, list[str]] = field(default_factory=dict)
-    batch_size: int = 500
-    concurrency: int = 1
+    """``destination_countries`` and/or ``operators``; none: everything."""
+    batch_size: int = checked(500, low=1)
+    concurrency: int = checked(1, low=0)
     """Parallel batches per process; 0 routes records here but pushes from other processes."""
-    timeout_s: float = 30.0
+    timeout_s: float = checked(30.0, low=0.001)
     auth_header: str | None = None
     """``"Name: value"``, or a bare value sent as ``Authorization``."""
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
     retry: Retry = field(default_factory=Retry)
-    circuit_failures: int = 5
+    circuit_failures: int = checked(5, low=1)
     """Consecutive transient failures that open the circuit breaker."""
-    circuit_cooldown_s: float = 30.0
+    circuit_cooldown_s: float = checked(30.0, low=0)
     """How long an open breaker waits before probing with one record."""
 
     def receives(self, operator: str, destination_country: str | None) -> bool:
@@ -95,45 +144,58 @@ class Target:
             return False
         return not operators or operator in operators
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """``auth_header`` as a header: ``"Name: value"`` sends that header; a bare value
+        is sent as ``Authorization`` (``"Bearer abc"``)."""
+        if not self.auth_header:
+            return {}
+        name, sep, rest = self.auth_header.partition(":")
+        if sep and name.strip() and " " not in name.strip():
+            return {name.strip(): rest.strip()}
+        return {"Authorization": self.auth_header.strip()}
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Server verification against ``tls_ca`` and a client certificate for mTLS; None
+        (the system's defaults) when no TLS file is set."""
+        if not (self.tls_ca or self.tls_cert):
+            return None
+        context = ssl.create_default_context(cafile=self.tls_ca)
+        if self.tls_cert:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+        return context
+
 
 @dataclass(slots=True)
 class Scorecard:
-    late_hours: int = 4
+    late_hours: int = checked(4, low=1, high=48)
     """An item is late when it arrives less than this many hours before its departure."""
-    rollup_interval_s: float = 300.0
+    rollup_interval_s: float = checked(300.0, low=1)
     """How often ``serve`` recomputes today's daily rollups."""
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.late_hours <= 48:
-            raise ConfigError("scorecard.late_hours: 1 to 48")
-        if self.rollup_interval_s <= 0:
-            raise ConfigError("scorecard.rollup_interval_s: more than 0")
 
 
 @dataclass(slots=True)
 class Console:
-    session_hours: float = 8.0
+    session_hours: float = checked(8.0, low=0.01)
     """How long a console login lasts (it ends sooner when its key is revoked)."""
-
-    def __post_init__(self) -> None:
-        if self.session_hours <= 0:
-            raise ConfigError("console.session_hours: more than 0")
 
 
 @dataclass(slots=True)
 class Settings:
-    listen: str = "127.0.0.1:8080"
+    listen: str = checked("127.0.0.1:8080", check=_listen)
     database_url: str | None = None
     data_dir: Path = Path("var")
     pg_dir: Path | None = None
     """Embedded PostgreSQL data directory; ``<data_dir>/pg`` when unset."""
-    log_format: str = "auto"
+    log_format: str = checked("auto", check=_one_of("json", "console", "auto"))
     """``json``, ``console``, or ``auto`` (console on a terminal, JSON otherwise)."""
-    log_level: str = "info"
-    pool_max_size: int = 10
-    callbacks_refresh_s: float = 30.0
+    log_level: str = checked("info", check=_one_of("debug", "info", "warning", "error"))
+    pool_max_size: int = checked(10, low=1)
+    callbacks_refresh_s: float = checked(30.0, low=0.1)
     """How often operator profiles are re-read for callback URL changes."""
-    shutdown_timeout_s: float = 30.0
+    metrics_auth: bool = False
+    """``/metrics`` needs an admin or monitoring key (its labels name operators)."""
+    shutdown_timeout_s: float = checked(30.0, low=0)
     """On SIGTERM or Ctrl-C: how long in-flight requests and target POSTs may take to
     finish; target batches still unanswered then go back to the queue."""
     limits: Limits = field(default_factory=Limits)
@@ -141,10 +203,12 @@ class Settings:
     console: Console = field(default_factory=Console)
     targets: list[Target] = field(default_factory=list)
     retention: Retention = field(default_factory=Retention)
+    given: frozenset[str] = field(default=frozenset(), metadata={"internal": True})
+    """Top-level settings the file or the environment gave (the rest are defaults)."""
 
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0] or "127.0.0.1"
+        return self.listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
 
     @property
     def port(self) -> int:
@@ -163,12 +227,18 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     if file is not None:
         try:
             data = tomllib.loads(Path(file).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{file}: {exc}") from exc
     for name, value in environ.items():
         if name.startswith(ENV_PREFIX) and value != "":
             _set_env(data, name[len(ENV_PREFIX) :].lower().split("__"), value)
-    return _build(Settings, data, "")
+    settings = _build(Settings, data, "")
+    settings.given = frozenset(data)
+    names = [t.name for t in settings.targets]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"targets: the name {twice[0]!r} is used twice")
+    return settings
 
 
 def _set_env(data: dict[str, Any], keys: list[str], value: str) -> None:
@@ -177,6 +247,8 @@ def _set_env(data: dict[str, Any], keys: list[str], value: str) -> None:
         return
     for key in keys[:-1]:
         data = data.setdefault(key, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"{ENV_PREFIX}{'__'.join(keys).upper()}: not a section")
     data[keys[-1]] = value
 
 
@@ -198,37 +270,101 @@ def parse_targets(value: str) -> list[dict[str, Any]]:
     return targets
 
 
-def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
-    """Make a settings dataclass from a mapping, converting env strings to field types."""
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Make a settings dataclass from a mapping, converting env strings to field types
+    and checking every value's type and range."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where.rstrip('.') or 'settings'}: a table of settings is expected")
     hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
+    known = {f.name: f for f in fields(cls) if not f.metadata.get("internal")}
+    unknown = set(data) - set(known)
     if unknown:
         raise ConfigError(f"unknown setting {where}{sorted(unknown)[0]}")
     kwargs = {}
     for name, raw in data.items():
-        kwargs[name] = _convert(hints[name], raw, f"{where}{name}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"{where or 'settings'}: {exc}") from exc
+        value = _convert(hints[name], raw, f"{where}{name}")
+        _check_range(known[name].metadata, value, f"{where}{name}")
+        kwargs[name] = value
+    missing = [
+        name for name, f in known.items()
+        if name not in kwargs and f.default is MISSING and f.default_factory is MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}{missing[0]} is required")
+    return cls(**kwargs)
+
+
+def _check_range(meta: Mapping[str, Any], value: Any, where: str) -> None:
+    low, high, check = meta.get("low"), meta.get("high"), meta.get("check")
+    if low is not None and value < low:
+        raise ConfigError(f"{where} = {value!r}: at least {low:g}")
+    if high is not None and value > high:
+        raise ConfigError(f"{where} = {value!r}: at most {high:g}")
+    problem = check(value) if check and value is not None else None
+    if problem:
+        raise ConfigError(f"{where} = {value!r}: {problem}")
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def _convert(hint: Any, raw: Any, where: str) -> Any:
+    """``raw`` as a value of ``hint``: TOML and JSON values must have the type already;
+    environment strings are read as it."""
     origin = getattr(hint, "__origin__", None)
     args = [a for a in getattr(hint, "__args__", ()) if a is not type(None)]
+    optional = len(args) < len(getattr(hint, "__args__", ()))
+    if raw is None and optional:
+        return None
     if origin is list and args and is_dataclass(args[0]):
+        if not isinstance(raw, list):
+            raise ConfigError(f"{where}: a list of tables is expected")
         return [_build(args[0], item, f"{where}[{i}].") for i, item in enumerate(raw)]
     if is_dataclass(hint):
         return _build(hint, raw, f"{where}.")
-    if not isinstance(raw, str):
-        return raw
-    target = args[0] if args and origin is not list and origin is not dict else hint
-    try:
-        if target is bool:
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
-        if target in (int, float, Path):
+    if origin is dict:
+        return _routes(raw, where)
+    target = args[0] if optional else hint
+    if isinstance(raw, str):
+        return _from_text(target, raw, where)
+    ok = (
+        isinstance(raw, bool) if target is bool
+        else isinstance(raw, int) and not isinstance(raw, bool) if target is int
+        else isinstance(raw, int | float) and not isinstance(raw, bool) if target is float
+        else False
+    )
+    if not ok:
+        raise ConfigError(f"{where} = {raw!r}: a {_kind(target)} is expected")
+    return float(raw) if target is float else raw
+
+
+def _from_text(target: Any, raw: str, where: str) -> Any:
+    if target is bool:
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise ConfigError(f"{where} = {raw!r}: true or false is expected")
+        return word in _TRUE
+    if target in (int, float):
+        try:
             return target(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {raw!r} is not a {target.__name__}") from exc
-    return raw
+        except ValueError:
+            raise ConfigError(f"{where} = {raw!r}: a {_kind(target)} is expected") from None
+    return Path(raw) if target is Path else raw
+
+
+def _kind(target: Any) -> str:
+    return {bool: "boolean", int: "whole number", float: "number", Path: "path"}.get(
+        target, "string"
+    )
+
+
+def _routes(raw: Any, where: str) -> dict[str, list[str]]:
+    """A target's routes: a typo'd key would route everything to it, so none is allowed."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: a table is expected, e.g. {{ operators = [\"alpha\"] }}")
+    for key, value in raw.items():
+        if key not in ROUTE_KEYS:
+            raise ConfigError(f"{where}: unknown route {key!r} (known: {', '.join(ROUTE_KEYS)})")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}.{key}: a list of strings is expected")
+    return {key: list(value) for key, value in raw.items()}

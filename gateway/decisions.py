@@ -18,7 +18,7 @@ import asyncpg
 
 from gateway.canonical import format_time
 from gateway.feed import START, Cursor, FeedSignal, ItemAmbiguous, Page, check_kept, long_poll
-from gateway.store import Q
+from gateway.store import Q, in_transaction
 
 OUTCOMES_CHANNEL = "aedgw_outcomes"
 PRIORITY_DO_NOT_LOAD = 0
@@ -83,54 +83,59 @@ def decision_to_dict(row: asyncpg.Record) -> dict[str, Any]:
 
 async def decide(pool: asyncpg.Pool, request: DecisionRequest, decided_by: str) -> Recorded:
     """Keep a decision on the revision it names (the latest when it names none)."""
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(Q.decision_targets, request.item_id, request.operator)
-        if not rows:
-            raise ItemNotFound(f"no item {request.item_id!r}")
-        if len(rows) > 1:
-            raise ItemAmbiguous([row["operator"] for row in rows])
-        item = rows[0]
-        operator, latest = item["operator"], item["revision"]
-        revision = request.revision or latest
-        record_id = (
-            item["record_id"]
-            if revision == latest
-            else await conn.fetchval(Q.revision_record, operator, request.item_id, revision)
+    return await in_transaction(pool, lambda conn: _decide(conn, request, decided_by))
+
+
+async def _decide(
+    conn: asyncpg.Connection, request: DecisionRequest, decided_by: str
+) -> Recorded:
+    rows = await conn.fetch(Q.decision_targets, request.item_id, request.operator)
+    if not rows:
+        raise ItemNotFound(f"no item {request.item_id!r}")
+    if len(rows) > 1:
+        raise ItemAmbiguous([row["operator"] for row in rows])
+    item = rows[0]
+    operator, latest = item["operator"], item["revision"]
+    revision = request.revision or latest
+    record_id = (
+        item["record_id"]
+        if revision == latest
+        else await conn.fetchval(Q.revision_record, operator, request.item_id, revision)
+    )
+    if record_id is None:
+        raise ItemNotFound(f"item {request.item_id!r} has no revision {revision}")
+    key = (operator, request.item_id, revision, request.code.value, request.reference)
+    row = await _insert(
+        conn,
+        uuid.uuid4(),
+        operator,
+        request.item_id,
+        revision,
+        record_id,
+        request.code.value,
+        request.reference,
+        request.reason,
+        decided_by,
+        revision < latest,
+    )
+    if row is None:
+        return Recorded(decision_to_dict(await conn.fetchrow(Q.same_decision, *key)), False)
+    if await conn.fetchval(Q.operator_callback, operator):
+        priority = (
+            PRIORITY_DO_NOT_LOAD
+            if request.code is DecisionCode.DO_NOT_LOAD
+            else PRIORITY_DECISION
         )
-        if record_id is None:
-            raise ItemNotFound(f"item {request.item_id!r} has no revision {revision}")
-        key = (operator, request.item_id, revision, request.code.value, request.reference)
-        row = await _insert(
-            conn,
-            uuid.uuid4(),
+        await conn.execute(
+            Q.enqueue_decision,
+            callback_queue(operator),
             operator,
             request.item_id,
+            row["decision_id"],
             revision,
-            record_id,
-            request.code.value,
-            request.reference,
-            request.reason,
-            decided_by,
-            revision < latest,
+            priority,
         )
-        if row is None:
-            return Recorded(decision_to_dict(await conn.fetchrow(Q.same_decision, *key)), False)
-        if await conn.fetchval(Q.operator_callback, operator):
-            priority = (
-                PRIORITY_DO_NOT_LOAD
-                if request.code is DecisionCode.DO_NOT_LOAD
-                else PRIORITY_DECISION
-            )
-            await conn.execute(
-                Q.enqueue_decision,
-                callback_queue(operator),
-                operator,
-                request.item_id,
-                row["decision_id"],
-                revision,
-                priority,
-            )
-        await conn.execute(Q.notify_outcomes, operator)
+    await conn.execute(Q.notify_outcomes, operator)
     return Recorded(decision_to_dict(row), True)
 
 

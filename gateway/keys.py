@@ -8,6 +8,7 @@ every process (channel ``aedgw_keys``) so that it takes effect at once.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ class Scope(StrEnum):
     OPERATOR = "operator"
     TARGETING = "targeting"
     ADMIN = "admin"
+    MONITORING = "monitoring"
+    """Reads /metrics when ``metrics_auth`` is on; nothing else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +50,15 @@ def _digest(secret: str) -> bytes:
     return sha256(secret.encode()).digest()
 
 
+# What ``issue`` makes: a hex id and a URL-safe secret. Anything else is no key, and never
+# reaches the database (a header's undecodable bytes arrive as lone surrogates).
+_KEY = re.compile(rf"{PREFIX}_([0-9a-f]{{1,64}})_([A-Za-z0-9_-]{{32,256}})")
+
+
 def split(token: str) -> tuple[str, str] | None:
     """``(key_id, secret)`` of a well-formed key, else None."""
-    prefix, _, rest = token.partition("_")
-    key_id, _, secret = rest.partition("_")
-    if prefix != PREFIX or not key_id or len(secret) < 32:
-        return None
-    return key_id, secret
+    match = _KEY.fullmatch(token)
+    return (match[1], match[2]) if match else None
 
 
 async def issue(conn: asyncpg.Connection, scope: Scope, subject: str) -> tuple[str, str]:

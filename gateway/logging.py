@@ -16,8 +16,14 @@ import structlog
 def configure(fmt: str = "auto", level: str = "info") -> None:
     """Set up structlog and the stdlib root logger (aiohttp, asyncpg) to one format."""
     json_out = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    # Tracebacks without local variables: a frame's locals may hold a bearer key or a
+    # message's personal data.
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if json_out else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if json_out
+        else structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
+        )
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,

@@ -1,8 +1,9 @@
 """One LISTEN connection per process, handing NOTIFY payloads to in-process callbacks.
 
 Never LISTEN on a pooled connection: asyncpg runs ``UNLISTEN *`` when one goes back to
-the pool. If the connection drops, callbacks get ``None`` (state may have been missed)
-and the listener reconnects.
+the pool. If the connection drops, the listener reconnects and then calls every callback
+with ``None``: anything notified before it listened again may have been missed (a key
+revoked during the gap, say), and it is only safe to say so once it listens again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ class Listener:
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
 
+    @property
+    def connected(self) -> bool:
+        """Listening now: no NOTIFY is being missed."""
+        return self._conn is not None and not self._lost.is_set()
+
     def subscribe(self, channel: str, callback: Callback) -> None:
         self._callbacks.setdefault(channel, []).append(callback)
 
@@ -44,27 +50,33 @@ class Listener:
             await self._conn.close()
 
     async def _connect(self) -> None:
+        conn = await asyncpg.connect(self._url)
+        try:
+            for channel in self._callbacks:
+                await conn.add_listener(channel, self._dispatch)
+        except BaseException:
+            await conn.close()
+            raise
+        conn.add_termination_listener(lambda _conn: self._lost.set())
+        self._conn = conn
         self._lost.clear()
-        self._conn = await asyncpg.connect(self._url)
-        self._conn.add_termination_listener(lambda _conn: self._lost.set())
-        for channel in self._callbacks:
-            await self._conn.add_listener(channel, self._dispatch)
 
     def _dispatch(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
         for callback in self._callbacks.get(channel, ()):
             callback(payload)
 
     async def _watch(self) -> None:
-        """Reconnect after a loss, telling every subscriber it may have missed events."""
+        """Reconnect after a loss, then tell every subscriber it may have missed events."""
         while True:
             await self._lost.wait()
             log.warning("notify_connection_lost")
-            for callbacks in self._callbacks.values():
-                for callback in callbacks:
-                    callback(None)
             while True:
                 try:
                     await self._connect()
                     break
-                except (OSError, asyncpg.PostgresError):
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                     await asyncio.sleep(1.0)
+            log.info("notify_connection_restored")
+            for callbacks in self._callbacks.values():
+                for callback in callbacks:
+                    callback(None)

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from gateway.store import Q
+
+CODE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+"""An operator code; the operators table's CHECK says the same (migration 0001)."""
+
+
+def code_problem(code: str) -> str | None:
+    """What is wrong with ``code`` as an operator code (None when it is one)."""
+    if CODE.fullmatch(code):
+        return None
+    if CODE.fullmatch(code.lower()):
+        return f"operator codes are lower case: {code.lower()!r}, not {code!r}"
+    return f"{code!r} is not an operator code (a lower-case letter, then letters, digits, - or _)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +52,16 @@ class OperatorExists(Exception):
     """``operators add`` of a code already registered."""
 
 
+class OperatorUnknown(LookupError):
+    """No operator has this code; ``known`` lists those that exist."""
+
+    def __init__(self, code: str, known: list[str]) -> None:
+        listed = ", ".join(known) or "none yet"
+        super().__init__(f"no operator {code!r} (known: {listed})")
+        self.code = code
+        self.known = known
+
+
 async def add(conn: asyncpg.Connection, profile: Profile) -> None:
     added = await conn.fetchval(
         Q.insert_operator,
@@ -61,6 +84,19 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, code: str) -> Profile | N
 
 async def list_all(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(Q.list_operators)
+
+
+async def codes(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+    """Every registered operator's code, in order."""
+    return [row["code"] for row in await conn.fetch(Q.list_operators)]
+
+
+async def require(conn: asyncpg.Connection | asyncpg.Pool, code: str) -> Profile:
+    """The operator's profile; OperatorUnknown (listing the known codes) when none."""
+    profile = await get(conn, code)
+    if profile is None:
+        raise OperatorUnknown(code, await codes(conn))
+    return profile
 
 
 async def disable(conn: asyncpg.Connection, code: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import mul
 
 import pycountry
 
@@ -36,8 +37,8 @@ def check_digit(serial8: str) -> int:
     """The check digit of an eight-digit serial: 11 - (weighted sum mod 11); 10 -> 0, 11 -> 5."""
     if len(serial8) != 8 or not serial8.isascii() or not serial8.isdigit():
         raise ValueError(f"an S10 serial is eight digits, not {serial8!r}")
-    digit = 11 - sum(w * int(d) for w, d in zip(WEIGHTS, serial8, strict=True)) % 11
-    return {10: 0, 11: 5}.get(digit, digit)
+    digit = 11 - sum(map(mul, WEIGHTS, map(int, serial8))) % 11
+    return 0 if digit == 10 else 5 if digit == 11 else digit
 
 
 def parse_s10(text: str) -> S10 | None:

@@ -177,13 +177,36 @@ def _json_shape(root: Any) -> Shape:
     key = next((k for k, v in root.items() if _dict_list(v)), None)
     if key is None:
         return shape
-    path, item = "/" + _escape(key), root[key][0]
-    wrapper = _wrapper(root[key])
+    path, entries = "/" + _escape(key), root[key]
+    wrapper = _wrapper(entries)
     if wrapper is not None:  # [{"shipment": {...}}, ...]: the items are the inner objects
-        path, item = f"{path}/*/{_escape(wrapper)}", item[wrapper]
+        path, entries = f"{path}/*/{_escape(wrapper)}", [e[wrapper] for e in entries]
     shape.items = [f"path = {_toml(path)}"]
-    _json_item(shape, item)
+    while (inner := _groups(entries)) is not None:  # arrays of arrays: the inner ones
+        shape.items.append(
+            f"# each entry of {path} groups items in {inner!r}: every {inner} entry of "
+            "every one is an item"
+        )
+        path = f"{path}/*/{_escape(inner)}"
+        entries = [x for e in entries for x in e[inner]]
+        shape.items[0] = f"path = {_toml(path)}"
+    _json_item(shape, entries[0])
     return shape
+
+
+def _groups(entries: list[Any]) -> str | None:
+    """The key under which each entry holds a list of items, when the entries are groups
+    of items (consignments of parcels) rather than items: every entry has it, and its
+    entries have content lines of their own."""
+    if not entries or not all(isinstance(e, dict) for e in entries):
+        return None
+    for key, value in entries[0].items():
+        if not _dict_list(value) or not all(_dict_list(e.get(key)) for e in entries):
+            continue
+        inner = [x for e in entries for x in e[key]]
+        if any(_dict_list(v) for x in inner for v in x.values()):
+            return key
+    return None
 
 
 def _wrapper(entries: list[dict[str, Any]]) -> str | None:
@@ -340,8 +363,11 @@ def _xml_leaves(top: etree._Element, step: Any, skip: list[etree._Element]) -> l
             continue
         path = "/".join(step(e) for e in _ancestry(el, top)) if el is not top else "."
         leaves.extend((f"{path}/@{a}".removeprefix("./"), v) for a, v in el.attrib.items())
-        text = (el.text or "").strip()
-        if len(el) == 0 and el is not top and (text or not el.attrib):
+        text = (el.text or "").strip()  # CDATA included: lxml gives it as text
+        if el is top:
+            if text:  # the element's own text: "." ("<g hs=...><![CDATA[Tablet]]></g>")
+                leaves.append((".", text))
+        elif len(el) == 0 and (text or not el.attrib):
             leaves.append((path, text))
     return leaves[:MAX_LEAVES]
 

@@ -3,10 +3,15 @@ template database migrated once per session, and a fresh clone of it per test.""
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,10 +21,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.registry import default_registry
 from gateway import keys, operators
+from gateway.cli import main
 from gateway.config import Settings, Target
 from gateway.embedded import create_database, load_pgserver
 from gateway.http.app import create_app
 from gateway.keys import Scope
+from gateway.logging import configure
 from gateway.operators import Profile
 from gateway.store import create_pool
 from gateway.store.migrate import migrate
@@ -143,6 +150,74 @@ def add_operator(pool: asyncpg.Pool) -> Callable[..., Awaitable[str]]:
         return key
 
     return add
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """Everything logged (structlog and the stdlib, from DEBUG up) as JSON lines."""
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure("json", "debug")
+    root.handlers[0].setStream(stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+@pytest.fixture(autouse=True)
+def private_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
+    """Each test its own $XDG_STATE_HOME: no test reads or writes the record of the
+    developer's own ``aedgw serve``."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """What a command did: its exit status and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Ran]:
+    """Run ``aedgw`` in this process, as a person would in an empty directory with no
+    AEDGW_* settings but those given (``database_url``, ``env``). It runs on a thread
+    of its own, so async tests may call it (it needs no event loop of theirs)."""
+    for name in [n for n in os.environ if n.startswith("AEDGW_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+    def run(*args: str, database_url: str | None = None, env: dict[str, str] | None = None) -> Ran:
+        out, err = (io.TextIOWrapper(io.BytesIO(), "utf-8", write_through=True) for _ in "12")
+        root = logging.getLogger()
+        saved = root.handlers[:], root.level
+        settings = dict(env or {})
+        if database_url:
+            settings["AEDGW_DATABASE_URL"] = database_url
+        with monkeypatch.context() as patch:
+            for name, value in settings.items():
+                patch.setenv(name, value)
+            with redirect_stdout(out), redirect_stderr(err), ThreadPoolExecutor(1) as thread:
+                code = thread.submit(_main, list(args)).result()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        return Ran(code, out.buffer.getvalue().decode(), err.buffer.getvalue().decode())
+
+    return run
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exit:  # argparse's own exits (--help, a usage mistake)
+        return int(exit.code or 0)
 
 
 def bearer(key: str, **headers: str) -> dict[str, str]:

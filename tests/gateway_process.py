@@ -46,7 +46,8 @@ class Gateway:
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "serve", "--listen", f"127.0.0.1:{self.port}"],
-                env=self.env,
+                # serve records its data directory there: the test's, not the user's
+                env={"XDG_STATE_HOME": str(self.cwd / "state")} | self.env,
                 cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -47,15 +47,16 @@ def items(page: dict[str, Any]) -> list[str]:
 
 def test_backup_restore_and_an_old_cursor_reads_on_with_no_gap(workdir: Path) -> None:
     env = clean_env(AEDGW_DATA_DIR=str(workdir / "var"))
-    for code in ("alpha", "gamma", "delta", "beta"):
-        assert aedgw(env, workdir, "operators", "add", code).returncode == 0
-    keys = {
-        code: aedgw(env, workdir, "keys", "issue", "--operator", code).stdout.strip()
-        for code in ("alpha", "gamma", "delta", "beta")
-    }
-    reader = aedgw(env, workdir, "keys", "issue", "--targeting", "cbp").stdout.strip()
-    server = Gateway(env, workdir).start().wait_ready()
+    server = Gateway(env, workdir).start().wait_ready()  # serve creates the database
     try:
+        for code in ("alpha", "gamma", "delta", "beta"):
+            assert aedgw(env, workdir, "operators", "add", code).returncode == 0
+        keys = {
+            code: aedgw(env, workdir, "keys", "issue", "--operator", code).stdout.strip()
+            for code in ("alpha", "gamma", "delta", "beta")
+        }
+        reader = aedgw(env, workdir, "keys", "issue", "--targeting", "cbp").stdout.strip()
+
 
         def submit(code: str, body: bytes, media_type: str) -> tuple[int, Any]:
             return call(f"{server.url}/v1/messages", keys[code], body, media_type)

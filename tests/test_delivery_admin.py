@@ -15,12 +15,12 @@ from aiohttp.test_utils import TestClient
 from gateway import keys
 from gateway.config import Target
 from gateway.delivery import deadletters, outbox
-from gateway.delivery.deadletters import Filters, ReplayBudget
+from gateway.delivery.deadletters import Filters
 from gateway.delivery.outbox import Settlement, State
+from gateway.delivery.pacing import RowBudget
 from gateway.http import admin
 from gateway.keys import Scope
 from tests.conftest import bearer
-from tests.test_cli import aedgw
 from tests.test_delivery import alpha_message
 
 XML = {"Content-Type": "application/xml"}
@@ -151,30 +151,27 @@ async def test_paced_replay_never_exceeds_the_budget(
 ) -> None:
     done: list[int] = []
     result = await deadletters.replay_paced(
-        pool, Filters(), 5, ReplayBudget(4.0, 2.0), done.append
+        pool, Filters(), 5, RowBudget(4.0, 2.0), done.append
     )
     assert (result.replayed, result.superseded) == (5, 0)
     chunks = [b - a for a, b in zip([0, *done], done, strict=False)]
     assert sum(chunks) == 5 and max(chunks) <= 2
 
 
-async def test_deadletters_commands(
-    gateway: TestClient, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("COLUMNS", "200")  # the table as on a wide terminal
-    listed = aedgw("deadletters", "list", "--target", "cbp", "--json", database_url=database_url)
+async def test_deadletters_commands(gateway: TestClient, database_url: str, cli) -> None:
+    listed = cli("deadletters", "list", "--target", "cbp", "--json", database_url=database_url)
     assert listed.returncode == 0, listed.stderr
     rows = orjson.loads(listed.stdout)
     assert len(rows) == 6 and "6 of 6 dead letters" in listed.stderr
-    table = aedgw("deadletters", "list", "--code", "server_error", database_url=database_url)
+    table = cli("deadletters", "list", "--code", "server_error", database_url=database_url)
     assert table.returncode == 0 and "server_error" in table.stdout
 
-    replayed = aedgw("deadletters", "replay", "--code", "rejected", "--rate", "50", "--json",
+    replayed = cli("deadletters", "replay", "--code", "rejected", "--rate", "50", "--json",
                      database_url=database_url)
     assert replayed.returncode == 0, replayed.stderr
     assert orjson.loads(replayed.stdout) == {"replayed": 3, "superseded": 0}
-    left = aedgw("deadletters", "list", "--json", database_url=database_url)
+    left = cli("deadletters", "list", "--json", database_url=database_url)
     assert {r["error_code"] for r in orjson.loads(left.stdout)} == {"client_error", "server_error"}
 
-    bad = aedgw("deadletters", "list", "--since", "last week", database_url=database_url)
+    bad = cli("deadletters", "list", "--since", "last week", database_url=database_url)
     assert bad.returncode == 2 and "since" in bad.stderr

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.config import Retry
-from gateway.delivery.channel import auth_headers
+from gateway.config import Retry, Target
 from gateway.delivery.circuit import Circuit, CircuitState, Permit
-from gateway.delivery.deadletters import Filters, ReplayBudget
+from gateway.delivery.deadletters import Filters
 from gateway.delivery.outbox import Batch, Row, State
+from gateway.delivery.pacing import RowBudget
 from gateway.delivery.policy import Attempt, Code, backoff, classify, parse_retry_after, plan
 
 RETRY = Retry(max_attempts=3, base_delay_s=1.0, max_delay_s=10.0)
@@ -121,7 +121,7 @@ class Clock:
 def test_circuit_opens_probes_and_closes() -> None:
     clock = Clock()
     changes: list[CircuitState] = []
-    circuit = Circuit(3, 10.0, clock=clock, on_change=changes.append)
+    circuit = Circuit("cbp", 3, 10.0, clock=clock, on_change=changes.append)
     for _ in range(2):
         circuit.release(circuit.acquire(), ok=False)
     assert circuit.state is CircuitState.CLOSED
@@ -147,7 +147,7 @@ def test_circuit_opens_probes_and_closes() -> None:
 
 def test_circuit_holds_for_retry_after() -> None:
     clock = Clock()
-    circuit = Circuit(3, 10.0, clock=clock)
+    circuit = Circuit("cbp", 3, 10.0, clock=clock)
     circuit.hold(5.0)
     assert circuit.acquire() is None and circuit.wait_s() == 5.0
     clock.now = 5.0
@@ -156,7 +156,7 @@ def test_circuit_holds_for_retry_after() -> None:
 
 def test_replay_budget_is_a_token_bucket() -> None:
     clock = Clock()
-    budget = ReplayBudget(10.0, 20.0, clock=clock)
+    budget = RowBudget(10.0, 20.0, clock=clock)
     assert budget.available() == 20
     budget.spend(20)
     assert budget.available() == 0 and budget.wait_s() == pytest.approx(0.1)
@@ -180,4 +180,4 @@ def test_filters_parse() -> None:
      ("X-Api-Key: s3cret", {"X-Api-Key": "s3cret"})],
 )
 def test_auth_header_setting(value: str | None, headers: dict[str, str]) -> None:
-    assert auth_headers(value) == headers
+    assert Target(name="t", url="http://t", auth_header=value).headers == headers

@@ -143,7 +143,7 @@ BAD_PARAMETERS = [
     {"wait": "nan"},
     {"wait": "soon"},
     {"after": "zzz"},
-    {"after": ""},
+    {"afer": Cursor(1, 1).encode()},  # a typo must not restart the consumer from the start
     {"after": "AQAAAAAAAAABAAAAAAAAAAE!"},
     {"after": Cursor(1, 1).encode()[:-2]},
     {"after": "AgAAAAAAAAABAAAAAAAAAAE"},  # version 2 of the cursor format
@@ -155,7 +155,7 @@ async def test_parameters_out_of_bounds_are_400_not_clamped(client, pool) -> Non
     for params in BAD_PARAMETERS:
         status, body = await read_feed(client, key, **params)
         assert (status, body["error"]["code"]) == (400, "bad_request"), params
-    for params in ({"limit": 1}, {"limit": 1000, "wait": 0}, {"wait": 0.5}):
+    for params in ({"limit": 1}, {"limit": 1000, "wait": 0}, {"wait": 0.5}, {"after": ""}):
         assert (await read_feed(client, key, **params))[0] == 200, params
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import uuid
+from datetime import timedelta
 from hashlib import sha256
 
 import pytest
@@ -99,10 +100,19 @@ async def test_rotated_key_overlaps_then_expires(client, add_operator, pool) -> 
     key = await add_operator("alpha")
     key_id = key.split("_")[1]
     async with pool.acquire() as conn:
-        _, new_key, _ = await keys.rotate(conn, key_id, __import__("datetime").timedelta(0))
-    await asyncio.sleep(0.2)
+        _, new_key, old_expires = await keys.rotate(conn, key_id, timedelta(hours=1))
+        assert old_expires > await conn.fetchval("SELECT now() + interval '59 minutes'")
     assert (await post(client, new_key, BATCH))[0] == 202
-    assert (await post(client, key, BAD_ITEM))[0] == 401
+    assert (await post(client, key, BAD_ITEM))[0] == 202, "the old key works during the overlap"
+    async with pool.acquire() as conn:
+        await keys.rotate(conn, key_id, timedelta(0))  # the overlap cut short: expired now
+    for _ in range(50):  # the NOTIFY reaches the server's listener asynchronously
+        status, _ = await post(client, key, BATCH)
+        if status == 401:
+            break
+        await asyncio.sleep(0.05)
+    assert status == 401
+    assert (await post(client, new_key, BATCH))[0] == 200
 
 
 async def test_disabled_operator_is_refused(client, add_operator, pool) -> None:
@@ -279,17 +289,18 @@ async def test_a_message_with_every_item_rejected_may_be_corrected(
     client, add_operator, pool
 ) -> None:
     key = await add_operator("alpha")
-    good_id, bad_id = b"CP471820937GB", b"CP471820936GB"
-    all_bad = BATCH.replace(good_id, bad_id)
-    for old, new in ((b"EE", b"EE"),):  # keep the other two items but break them too
-        all_bad = all_bad.replace(old, new)
+    all_bad = BATCH
+    for good, bad in ((b"CP471820937GB", b"CP471820936GB"), (b"EE305614281GB", b"EE305614282GB"),
+                      (b"RR629047155GB", b"RR629047154GB")):  # a wrong check digit in each
+        all_bad = all_bad.replace(good, bad)
+    assert all_bad.count(b"GB</ItemId>") == 3 and b"CP471820937GB" not in all_bad
     status, receipt = await post(client, key, all_bad)
-    assert status == 202
-    assert receipt["items"]["rejected"] >= 1
-    if receipt["status"] == "rejected":  # nothing accepted: a corrected resend is processed
-        status, receipt = await post(client, key, BATCH)
-        assert status == 202
-        assert receipt["status"] == "accepted"
+    assert (status, receipt["status"]) == (202, "rejected")
+    assert receipt["items"]["rejected"] == 3
+    # nothing was accepted: the corrected message, same reference, is processed
+    status, receipt = await post(client, key, BATCH)
+    assert (status, receipt["status"]) == (202, "accepted")
+    assert await count(pool, "records") == 3
 
 
 async def test_dry_run_answers_the_receipt_and_stores_nothing(client, add_operator, pool) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-import logging
 
 import orjson
 
-from gateway.logging import configure
 from tests.conftest import FIXTURES, bearer
 
 BATCH = FIXTURES / "alpha" / "v11-batch-3.xml"
@@ -22,17 +20,10 @@ PERSONAL = (
 )
 
 
-async def test_request_logs_have_context_and_no_personal_data(client, add_operator) -> None:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    configure("json", "info")
-    root.handlers[0].setStream(stream)
-    try:
-        await post_and_check(client, add_operator, stream)
-    finally:
-        root.handlers[:], _ = saved
-        root.setLevel(saved[1])
+async def test_request_logs_have_context_and_no_personal_data(
+    client, add_operator, json_logs: io.StringIO
+) -> None:
+    await post_and_check(client, add_operator, json_logs)
 
 
 async def post_and_check(client, add_operator, stream: io.StringIO) -> None:

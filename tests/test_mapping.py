@@ -701,3 +701,27 @@ def test_an_object_where_a_message_value_belongs_is_no_value(tmp_path: Path) -> 
         list(m.translate(doc))
     assert caught.value.code is MessageCode.ITEM_COUNT_MISMATCH
     assert caught.value.details == [{"path": "line 1 /item_count"}]
+
+
+def test_adapters_and_renderers_are_found_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One discovery (adapters.plugins): what an operator package declares, named by
+    where it was found, folders starting with "_" or "." skipped."""
+    from adapters import plugins
+
+    package = tmp_path / "pluginpkg"
+    for folder in ("kappa", "_shared", "lambda"):
+        (package / folder).mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "kappa" / "__init__.py").write_text("ADAPTERS = ['an adapter']\n")
+    (package / "kappa" / "decisions.py").write_text("RENDERERS = ['a renderer']\n")
+    (package / "_shared" / "__init__.py").write_text("ADAPTERS = ['never']\n")
+    (package / "lambda" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert list(plugins.declared(package, "", "ADAPTERS")) == [
+        (["an adapter"], "pluginpkg.kappa.ADAPTERS")
+    ]
+    assert list(plugins.declared(package, "decisions", "RENDERERS")) == [
+        (["a renderer"], "pluginpkg.kappa.decisions.RENDERERS")
+    ]

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -16,7 +17,7 @@ import pytest
 from adapters.mapping import Mapping
 from gateway.cli import main
 from gateway.document import parse
-from gateway.onboarding import MISSING, differences, value_at
+from gateway.onboarding import MISSING, differences, registry_for, value_at
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
@@ -179,6 +180,52 @@ def test_nested_item_objects_become_the_items(
     assert 'path = "/shipments/*/shipment"' in mapping
     assert '#   barcode = "X1"' in mapping and '#   text = "Tea"' in mapping
     assert 'path = "items"' in mapping
+
+
+def test_arrays_of_arrays_give_the_inner_entries_as_items(
+    checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Consignments of parcels of lines (the onboarding trial's zeta): the parcels are
+    the items, not content lines of a consignment."""
+    code, _, err = aedgw(
+        capsys,
+        "adapters",
+        "new",
+        "kappa",
+        "--format",
+        "json",
+        "--root",
+        checkout,
+        "--sample",
+        FIXTURES / "zeta/manifest-1.json",
+    )
+    assert code == 0, err
+    mapping = (checkout / "adapters/kappa/kappa-json.toml").read_text()
+    assert 'path = "/consignments/*/parcels"' in mapping
+    assert "groups items in 'parcels': every parcels entry of every one is an item" in mapping
+    assert '#   barcode = "CP102030405US"' in mapping and 'path = "items"' in mapping
+    assert Mapping.load(checkout / "adapters/kappa/kappa-json.toml").kind is not None
+
+
+def test_element_text_is_listed_as_dot(checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Eta's lines carry attributes and their description as text, in CDATA."""
+    code, _, err = aedgw(
+        capsys,
+        "adapters",
+        "new",
+        "kappa",
+        "--format",
+        "xml",
+        "--root",
+        checkout,
+        "--sample",
+        FIXTURES / "eta/shipment-1.xml",
+    )
+    assert code == 0, err
+    mapping = (checkout / "adapters/kappa/kappa-xml.toml").read_text()
+    assert 'path = "goods/g"' in mapping
+    assert '#   @hs = "8471.30"' in mapping
+    assert '#   . = "Tablet 10\\" – 64 GB, with case & charger"' in mapping
 
 
 # --- adapters test -----------------------------------------------------------------------------
@@ -461,38 +508,134 @@ def test_value_at_error_paths(source: str, content_type: str, path: str, value: 
     assert value_at(doc, path) == value
 
 
-# --- the guide's worked example -----------------------------------------------------------------
+# --- the guide -----------------------------------------------------------------------------
 
 
-def test_the_guides_zeta_example_gives_the_hand_checked_values(
+def test_the_guides_worked_examples_are_the_installed_mappings() -> None:
+    """docs/onboarding.md shows eta's and zeta's mapping files whole: they must be the
+    files the gateway runs (tests/test_worked_examples.py checks what they give)."""
+    guide = (REPO / "docs/onboarding.md").read_text()
+    blocks = re.findall(r"<!-- example: (\S+) -->\n```\w+\n(.*?)```", guide, re.DOTALL)
+    assert [path for path, _ in blocks] == [
+        "adapters/eta/eta-shipment.toml",
+        "adapters/zeta/zeta-manifest.toml",
+    ]
+    for path, body in blocks:
+        assert body == (REPO / path).read_text(encoding="utf-8"), path
+
+
+def test_the_guides_minimal_python_adapter_works(
     checkout: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """docs/onboarding.md's zeta files, written into a scratch checkout, translate its
-    sample to the values the guide's table works out by hand."""
+    """The guide's minimal Python adapter, written into a scratch checkout, is found and
+    translates; a bad weight is its item's value_invalid at the weight's path."""
     guide = (REPO / "docs/onboarding.md").read_text()
-    blocks = re.findall(r"<!-- zeta: (\S+) -->\n```\w+\n(.*?)```", guide, re.DOTALL)
-    assert len(blocks) == 4
-    for relative, body in blocks:
-        (checkout / relative).parent.mkdir(parents=True, exist_ok=True)
-        (checkout / relative).write_text(body)
-    code, _, err = aedgw(capsys, "adapters", "expect", "zeta", "sample", "--root", checkout)
-    assert code == 0, err
-    result = orjson.loads((checkout / "fixtures/zeta/sample.expected.json").read_bytes())
-    gift, sale, letter = result["translation"]["records"]
-    assert result["translation"]["status"] == "accepted"
-    assert (gift["mail_class"], sale["category"], letter["mail_class"]) == (
-        "EMS",
-        "SALE_OF_GOODS",
-        "LETTER",
+    (code,) = re.findall(r"## Python adapters.*?```python\n(.*?)```", guide, re.DOTALL)
+    (checkout / "adapters/kappa").mkdir()
+    (checkout / "adapters/kappa/__init__.py").write_text(code)
+    (checkout / "fixtures/kappa").mkdir()
+    (checkout / "fixtures/kappa/pairs.json").write_text(
+        '{"ref": "K-1", "pairs": [["CP471820937GB", 1250], ["EE305614281GB", "heavy"]]}'
     )
-    assert (gift["posted_at"], sale["posted_at"]) == (
-        "2026-11-28T08:40:00Z",
-        "2026-11-28T15:05:00Z",
+    result, _, err = aedgw(capsys, "adapters", "expect", "kappa", "pairs", "--root", checkout)
+    assert result == 0, err
+    expected = orjson.loads((checkout / "fixtures/kappa/pairs.expected.json").read_bytes())
+    translation = expected["translation"]
+    assert translation["source_format"] == "kappa-list/1"
+    # item 0 has only an id and a weight: the canonical rules want the rest
+    assert {e["code"] for e in translation["errors"] if e["index"] == 0} == {"required_missing"}
+    [error] = [e for e in translation["errors"] if e["index"] == 1]
+    assert (error["code"], error["path"]) == ("value_invalid", "/pairs/1/1")
+    adapter = registry_for(checkout).get("kappa-list", "1")
+    doc = parse((checkout / "fixtures/kappa/pairs.json").read_bytes(), "application/json")
+    first = next(iter(adapter.translate(doc)))
+    assert first.gross_weight_kg == Decimal("1.250") and first.path_of("item_id") == "/pairs/0/0"
+
+
+# --- every error, one line for a person's mistake (issues 8 and 11) -----------------------------
+
+
+def test_translate_verbose_lists_every_error_of_every_item(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = aedgw(
+        capsys, "translate", "--operator", "eta", "-v", FIXTURES / "eta/one-bad-item.xml"
     )
-    assert (gift["gross_weight_kg"], letter["gross_weight_kg"]) == ("1.250", "0.060")
-    assert gift["total_value"] == {"amount": "45.00", "currency": "EUR"}
-    assert sale["postal_charges"] == {"amount": "189.00", "currency": "NOK"}
-    assert letter["total_value"] is None and gift["quality_flags"] == []
-    assert [line["hs_code"] for line in gift["contents"]] == ["611011", "180632"]
-    assert gift["sender"]["phone"] == "+4791234567"
-    assert gift["sender"]["address"]["house_number"] == "12 B"
+    assert code == 0
+    receipt = orjson.loads(out)["translation"]
+    assert [e["path"] for e in receipt["errors"]] == [
+        "/shipment/item[2]/@weight-g",  # its first error; the message counts the others
+        "/shipment/item[3]",
+    ]
+    assert [line for line in err.splitlines() if line.startswith("item ")] == [
+        "item 1 RB314159271FI at /shipment/item[2]/@weight-g: value_invalid: "
+        "'heavy' is not a decimal number with a decimal point",
+        "item 1 RB314159271FI at /shipment/item[2]/@value: value_invalid: "
+        "'12.50' is not a decimal number with a decimal comma",
+        "item 2 EE700011149FI at /shipment/item[3]: required_missing: "
+        "category_explanation is required (OTHER)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("operator", "file", "message"),
+    [
+        ("ALPHA", "alpha/v11-batch-3.xml", "operator codes are lower case: 'alpha', not 'ALPHA'"),
+        ("kappa", "alpha/v11-batch-3.xml", "no adapter is written for operator 'kappa'; known: "),
+        ("alpha", "alpha/nothing-here.xml", "nothing-here.xml: No such file or directory"),
+        ("alpha", "alpha/README.md", "give --content-type"),
+    ],
+)
+def test_translate_answers_a_mistake_with_one_line(
+    capsys: pytest.CaptureFixture[str], operator: str, file: str, message: str
+) -> None:
+    code, out, err = aedgw(capsys, "translate", "--operator", operator, FIXTURES / file)
+    assert code == 2 and out == ""
+    assert err.startswith("aedgw: ") and err.count("\n") == 1
+    assert message in err
+
+
+def test_translate_with_a_mapping_that_does_not_load_is_one_line(
+    checkout: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The installed adapters are the package's; a broken one is played by a real broken
+    mapping file loaded the way the registry loads the package's."""
+    from adapters.registry import Registry, package_adapters
+    from gateway.cli import translate
+
+    assert aedgw(capsys, "adapters", "new", "kappa", "--format", "json", "--root", checkout)[0] == 0
+    mapping = checkout / "adapters/kappa/kappa-json.toml"
+    mapping.write_text(mapping.read_text().replace('unit = "kg" }', 'unitt = "kg" }', 1))
+    monkeypatch.setattr(
+        translate, "default_registry", lambda: Registry(package_adapters(checkout / "adapters"))
+    )
+    code, _, err = aedgw(capsys, "translate", "--operator", "kappa", SAMPLES["json"])
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("aedgw: ") and "item.gross_weight_kg.unitt: not a parameter" in err
+
+
+def test_lint_reads_through_a_python_adapter_or_says_what_it_cannot_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrappers = {
+        "wrapped": WRAPPER,
+        "opaque": WRAPPER.replace("self.mapping", "self.inner"),  # no mapping it exposes
+    }
+    found = {}
+    for name, wrapper in wrappers.items():
+        checkout = tmp_path / name
+        for folder in ("adapters", "xsd", "fixtures", "tests"):
+            (checkout / folder).mkdir(parents=True)
+        mapping = scaffold_with_codes(checkout, capsys)
+        mapping.rename(mapping.with_name("_kappa-json.toml"))
+        (mapping.parent / "__init__.py").write_text(wrapper)
+        found[name] = aedgw(
+            capsys, "adapters", "lint", "kappa", SAMPLES["json"], "--root", checkout
+        )
+    code, out, err = found["wrapped"]
+    assert code == 1, "the skeleton's TODO paths are findings"
+    assert "adapters/kappa/_kappa-json.toml: item.pieces: path 'TODO'" in out
+    assert "Python code around adapters/kappa/_kappa-json.toml" in err
+    code, out, err = found["opaque"]
+    assert code == 0 and out == ""
+    assert "is Python code with no mapping: lint checks mapped paths only" in err

@@ -15,7 +15,6 @@ from gateway.keys import Scope
 from gateway.scorecard import Period
 from tests import scorecard_case as case
 from tests.conftest import bearer
-from tests.test_cli import aedgw
 from tests.test_openapi import SPEC
 
 JSON = {"Content-Type": "application/json"}
@@ -223,31 +222,33 @@ async def test_scorecard_over_http(client, add_operator, pool) -> None:
         assert (await response.json())["error"]["code"]
 
 
-async def test_scorecard_and_targets_commands(client, add_operator, database_url, pool) -> None:
+async def test_scorecard_and_targets_commands(
+    client, add_operator, database_url, pool, cli
+) -> None:
     key = await add_operator("gamma")
     await send_case(client, key)
-    done = aedgw("operators", "targets", "set", "gamma", "hs_code_share=90%",
+    done = cli("operators", "targets", "set", "gamma", "hs_code_share=90%",
                  "rejected_share=0.1", database_url=database_url)
     assert done.returncode == 0, done.stderr
-    listed = aedgw("operators", "targets", "list", "gamma", "--json", database_url=database_url)
+    listed = cli("operators", "targets", "list", "gamma", "--json", database_url=database_url)
     assert {r["measure"]: r["value"] for r in orjson.loads(listed.stdout)} == {
         "hs_code_share": 0.9, "rejected_share": 0.1}
     entries = await audit.entries(pool, action="operators.targets")
     assert entries[-1]["subject"] == "gamma"
 
-    shown = aedgw("scorecard", "--operator", "gamma", "--json", database_url=database_url)
+    shown = cli("scorecard", "--operator", "gamma", "--json", database_url=database_url)
     assert shown.returncode == 0, shown.stderr
     [card] = orjson.loads(shown.stdout)
     m = by_name(card)
     assert m["hs_code_share"]["target"] == 0.9 and m["hs_code_share"]["meets_target"] is False
     assert m["rejected_share"]["meets_target"] is False  # 20 % rejected, target 10 %
-    table = aedgw("scorecard", database_url=database_url)
+    table = cli("scorecard", database_url=database_url)
     assert table.returncode == 0 and "83.3 %" in table.stdout and "NO" in table.stdout
 
-    baseline = aedgw("operators", "baseline", "set", "gamma", "--from", "2026-01-01",
+    baseline = cli("operators", "baseline", "set", "gamma", "--from", "2026-01-01",
                      "--to", "2026-01-30", database_url=database_url)
     assert baseline.returncode == 0, baseline.stderr
-    [card] = orjson.loads(aedgw("scorecard", "--operator", "gamma", "--json",
+    [card] = orjson.loads(cli("scorecard", "--operator", "gamma", "--json",
                                 database_url=database_url).stdout)
     assert card["baseline"] == {"from": "2026-01-01", "to": "2026-01-30"}
 
@@ -260,6 +261,6 @@ async def test_scorecard_and_targets_commands(client, add_operator, database_url
         (("operators", "baseline", "set", "gamma", "--from", "2026-02-01", "--to", "2026-01-01"),
          "after"),
     ]:
-        failed = aedgw(*args, database_url=database_url)
+        failed = cli(*args, database_url=database_url)
         assert failed.returncode != 0 and says in failed.stderr, (args, failed.stderr)
         assert "Traceback" not in failed.stderr

@@ -1,9 +1,12 @@
 """Conversions of raw values into canonical ones, each made once per field at load time.
 
-A conversion is a closure over the field's parameters (decimal comma, unit, currency
-path, code list...), called with the raw value, its source path and the scope it was read
-in: no parameter lookups per value. A ConversionError is reported at the value's path;
-an :class:`Unreadable` names its own (a unit, a currency, a quantity).
+A conversion is a plain function with the field's constants bound (decimal comma, unit
+factor, code list, time zone...), called with the raw value and the raw values of the
+field's document parameters (a unit, a currency, a country read beside the value), in
+the order :func:`inputs` names them. Raw values arrive stripped and non-empty (or as
+JSON numbers). A value that cannot be read raises ConversionError; a parameter that
+cannot be read raises :class:`InputError` naming it, so that the error points at the
+parameter's path, not the value's.
 """
 
 from __future__ import annotations
@@ -11,19 +14,36 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from adapters import convert
 from adapters.convert import ConversionError
-from adapters.mapping.paths import Path, Unreadable
-from gateway.canonical import Money
+from gateway.canonical import Money, currency_scale
 
-if TYPE_CHECKING:
-    from adapters.mapping.fields import Scope
-
-Convert = Callable[[Any, str, "Scope"], Any]
+Converter = Callable[..., Any]
 Patterns = dict[str, list[tuple[str, re.Pattern[str]]]]
+
+DOCUMENT_PARAMS: dict[str, str] = {
+    "unit_path": "unit",
+    "currency_path": "currency",
+    "country_path": "country",
+    "zone_path": "zone",
+}
+"""Parameters read from the document beside the value, and the input each one feeds."""
+
+
+class InputError(ConversionError):
+    """A document parameter of a conversion (``part``: unit, currency...) is unreadable."""
+
+    def __init__(self, part: str, error: ConversionError) -> None:
+        super().__init__(error.message, error.value)
+        self.part = part
+
+
+def inputs(params: dict[str, Any]) -> tuple[str, ...]:
+    """The document parameters a conversion takes after the raw value, in call order."""
+    return tuple(name for name in DOCUMENT_PARAMS if name in params)
 
 
 def make(
@@ -32,56 +52,132 @@ def make(
     params: dict[str, Any],
     table: dict[str, Any] | None,
     patterns: Patterns,
-    summed: bool,
-) -> Convert | None:
-    """The conversion of one field; None for plain text (strip, "" -> None), which the
-    table does inline as the commonest case by far."""
+) -> Converter | None:
+    """The conversion of one field; None for plain text, which the reader does inline as
+    the commonest case by far. ``table``: the field's code list, or for an enum field its
+    canonical values (what a ``match`` result must name)."""
     comma = params.get("decimal_comma", False)
-    times = _times(params.get("times"), comma)
-    if conversion == "text":
+    if conversion in ("text", "lines"):  # address lines: a list of texts already
         return _text(params) if params else None
     if conversion == "hs":
-        return lambda raw, path, scope: convert.hs_code(convert.text(raw))
+        return convert.hs_code
     if conversion == "phone":
-        return _phone(params.get("country_path"))
+        return _phone
     if conversion == "code":
         assert table is not None
-        return _code(table, params.get("codes") or name, params.get("remove"))
+        return _code(table, params.get("codes") or name, _cleaner(params))
     if conversion == "match":
-        return _match(patterns[params["patterns"]], params.get("remove"))
+        return _match(patterns[params["patterns"]], table, _cleaner(params))
+    if conversion == "country":
+        clean = _cleaner(params)
+        return lambda raw: convert.country(clean(raw))
     if conversion == "decimal":
-        return lambda raw, path, scope: times(convert.decimal(raw, comma=comma), scope)
+        return lambda raw: convert.decimal(raw, comma=comma)
     if conversion == "integer":
-        return lambda raw, path, scope: convert.integer(raw)
+        return convert.integer
     if conversion == "weight":
-        return _weight(params.get("unit_path"), params.get("unit", "kg"), comma, times)
+        return _weight(params.get("unit", "kg"), "unit_path" in params, comma)
     if conversion == "money":
-        return _money(name, params, comma, times, summed)
+        return _money(params, comma)
     if conversion == "datetime":
-        zone = params.get("zone")
-        return lambda raw, path, scope: convert.timestamp(convert.text(raw), zone)
-    return lambda raw, path, scope: raw  # address lines: read as a list of texts already
+        return _datetime(params.get("zone"), "zone_path" in params, params.get("layout"))
+    raise AssertionError(f"no conversion {conversion!r}")
 
 
-def param(scope: Scope, path: Path) -> tuple[str | None, str | None]:
-    """A parameter read from the document (``*_path``, ``times``) and where it was."""
-    raw, where = path.first(scope.ctx)
-    if raw is None:
-        return None, None
-    if scope.hits is not None:
-        scope.hits.add((path.key, path.text))
-    return convert.text(raw), where
+def quantity(comma: bool) -> Converter:
+    """The multiplier of ``times``, as a number."""
+    return lambda raw: convert.decimal(raw, comma=comma)
 
 
-def _cleaner(remove: str | None) -> Callable[[Any], str | None]:
-    """Text with the characters of ``remove`` taken out ("111.444.777-35")."""
-    if not remove:
+def times(value: Any, factor: Decimal | None, raw: Any) -> Any:
+    """A line total from a per-unit value (a number or money) and its quantity; a value
+    without a quantity is an error, not a guess."""
+    if value is None:
+        return None
+    if factor is None:
+        error = ConversionError(f"{raw!r} is per unit and has no quantity to multiply by", raw)
+        raise InputError("times", error)
+    if isinstance(value, Money):
+        return Money(value.amount * factor, value.currency)
+    return value * factor
+
+
+def finish(value: Any, computed: bool) -> Any:
+    """The one rounding: computed money (a product) half-even to its currency's scale.
+    Weights keep every digit; they are rounded to grams when written."""
+    if not computed or not isinstance(value, Money):
+        return value
+    try:
+        scale = currency_scale(value.currency)
+    except (ValueError, LookupError):  # not a currency: the rules say so
+        return value
+    exponent = Decimal(1).scaleb(-scale)
+    return Money(value.amount.quantize(exponent, rounding=ROUND_HALF_EVEN), value.currency)
+
+
+def total(values: list[Any]) -> Any:
+    """The sum of converted values (numbers, or money in one currency: the gateway
+    converts none, so another currency is an error); None for none."""
+    if not values:
+        return None
+    if isinstance(values[0], Money):
+        currency = values[0].currency
+        for money in values:
+            if money.currency != currency:
+                message = f"currency {money.currency!r} differs from {currency!r}"
+                raise ConversionError(message, money.currency)
+        return Money(sum((m.amount for m in values), Decimal(0)), currency)
+    return sum(values, Decimal(0))
+
+
+def weigh(parts: tuple[tuple[Any, Any, Decimal], ...], convert: Converter) -> Decimal | None:
+    """A weight given in parts ((raw value, its path, kg per unit) each): their sum in kg;
+    a missing part counts nothing, none present is no weight."""
+    found = [convert(raw) * factor for raw, _, factor in parts if raw is not None]
+    return sum(found, Decimal(0)) if found else None
+
+
+def sum_of(
+    rows: list[Any],
+    convert: Converter,
+    quantity: Converter | None,
+    extra: list[Any],
+    currencies: list[Any] | None,
+) -> Any:
+    """Every present value converted and added (rows: raw values; with ``quantity``,
+    (value, quantity) pairs, added as value x quantity). Money is added in one currency:
+    the first of ``currencies``, which must all be the same (no exchange rates here)."""
+    args = list(extra)
+    if currencies is not None:
+        currency = currencies[0] if currencies else None
+        for other in currencies:
+            if other != currency:
+                raise ConversionError(f"currency {other!r} differs from {currency!r}", other)
+        args.append(currency)
+    values = []
+    for row in rows:
+        raw, count = row if quantity is not None else (row, None)
+        if raw is None:
+            continue
+        value = convert(raw, *args)
+        if quantity is not None:
+            value = times(value, quantity(count) if count is not None else None, raw)
+        values.append(value)
+    return finish(total(values), quantity is not None)
+
+
+def _cleaner(params: dict[str, Any]) -> Callable[[Any], str | None]:
+    """Text with the characters of ``remove`` taken out ("111.444.777-35"), then the
+    ``slice`` kept ([0, 1]: the first character), stripped; nothing left is no value."""
+    remove, cut = params.get("remove"), params.get("slice")
+    if not remove and cut is None:
         return convert.text
-    table = {ord(c): None for c in remove}
+    table = {ord(c): None for c in remove or ""}
+    part = slice(*cut) if cut is not None else slice(None)
 
     def clean(raw: Any) -> str | None:
         value = convert.text(raw)
-        return None if value is None else convert.text(value.translate(table))
+        return None if value is None else convert.text(value.translate(table)[part])
 
     return clean
 
@@ -90,11 +186,11 @@ def _is_non_latin(value: str) -> bool:
     return any(ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN") for ch in value)
 
 
-def _text(params: dict[str, Any]) -> Convert:
-    clean = _cleaner(params.get("remove"))
+def _text(params: dict[str, Any]) -> Converter:
+    clean = _cleaner(params)
     only_non_latin = params.get("only_non_latin", False)
 
-    def text(raw: Any, path: str, scope: Scope) -> str | None:
+    def text(raw: Any) -> str | None:
         value = clean(raw)
         if value is not None and only_non_latin and not _is_non_latin(value):
             return None
@@ -103,38 +199,43 @@ def _text(params: dict[str, Any]) -> Convert:
     return text
 
 
-def _phone(country_path: Path | None) -> Convert:
-    def phone(raw: Any, path: str, scope: Scope) -> str | None:
-        """E.164 when the number can be read; otherwise as sent, for the rules to flag."""
-        if country_path is None:
-            country = scope.values.get("address.country")
-        else:
-            country = param(scope, country_path)[0]
-        value = convert.text(raw)
-        try:
-            return convert.phone_e164(value, country)
-        except ConversionError:
-            return value
-
-    return phone
+def _phone(raw: Any, country: Any = None) -> str | None:
+    """E.164 when the number can be read; otherwise as sent, for the rules to flag. The
+    country is the ``country_path`` value, else the party's address.country."""
+    value = convert.text(raw)
+    try:
+        return convert.phone_e164(value, convert.text(country))
+    except ConversionError:
+        return value
 
 
-def _code(table: dict[str, Any], list_name: str, remove: str | None) -> Convert:
-    clean = _cleaner(remove)
-    return lambda raw, path, scope: convert.code(clean(raw), table, list_name)
+def _code(table: dict[str, Any], list_name: str, clean: Callable[[Any], str | None]) -> Converter:
+    if clean is not convert.text:
+        return lambda raw: convert.code(clean(raw), table, list_name)
+
+    def code(raw: Any) -> Any:
+        found = table.get(raw) if type(raw) is str else None
+        return found if found is not None else convert.code(clean(raw), table, list_name)
+
+    return code
 
 
-def _match(patterns: list[tuple[str, re.Pattern[str]]], remove: str | None) -> Convert:
-    clean = _cleaner(remove)
+def _match(
+    patterns: list[tuple[str, re.Pattern[str]]],
+    canonical: dict[str, Any] | None,
+    clean: Callable[[Any], str | None],
+) -> Converter:
     shapes = ", ".join(result for result, _ in patterns)
+    results = [(canonical[r] if canonical else r, pattern) for r, pattern in patterns]
 
-    def match(raw: Any, path: str, scope: Scope) -> str | None:
-        """The name of the first pattern the value matches: a shape, so a value matching
-        none is unreadable (value_invalid), not an unknown code."""
+    def match(raw: Any) -> Any:
+        """The first pattern the value matches names the result (for an enum field, its
+        canonical value): a shape, so a value matching none is unreadable (value_invalid),
+        not an unknown code."""
         value = clean(raw)
         if value is None:
             return None
-        for result, pattern in patterns:
+        for result, pattern in results:
             if pattern.fullmatch(value):
                 return result
         raise ConversionError(f"{raw!r} has none of the shapes {shapes}", raw)
@@ -142,66 +243,72 @@ def _match(patterns: list[tuple[str, re.Pattern[str]]], remove: str | None) -> C
     return match
 
 
-Times = Callable[[Decimal | None, "Scope"], Decimal | None]
+def _weight(unit: str, from_document: bool, comma: bool) -> Converter:
+    if not from_document:
+        factor = convert.kg_per(unit)
+        if factor == 1:
+            return lambda raw: convert.decimal(raw, comma=comma)
+        return lambda raw: convert.decimal(raw, comma=comma) * factor
 
-
-def _times(quantity_path: Path | None, comma: bool) -> Times:
-    """A line total from a per-unit value: ``times`` names the quantity."""
-    if quantity_path is None:
-        return lambda value, scope: value
-
-    def times(value: Decimal | None, scope: Scope) -> Decimal | None:
-        if value is None:
-            return None
-        raw, path = param(scope, quantity_path)
-        try:
-            quantity = convert.decimal(raw, comma=comma)
-        except ConversionError as exc:
-            raise Unreadable(exc, path or scope.ctx.path) from None
-        return convert.line_total(value, quantity)
-
-    return times
-
-
-def _weight(unit_path: Path | None, unit: str, comma: bool, times: Times) -> Convert:
-    def weight(raw: Any, path: str, scope: Scope) -> Decimal | None:
+    def weight(raw: Any, unit: Any) -> Decimal | None:
         number = convert.decimal(raw, comma=comma)
-        found, where = (unit, None) if unit_path is None else param(scope, unit_path)
         try:
-            kg = convert.weight_kg(number, found)
+            return number * convert.kg_per(convert.text(unit) or "kg")
         except ConversionError as exc:
-            raise Unreadable(exc, where or path) from None
-        return times(kg, scope)
+            raise InputError("unit", exc) from None
 
     return weight
 
 
-def _money(name: str, params: dict[str, Any], comma: bool, times: Times, summed: bool) -> Convert:
-    currency_path: Path | None = params.get("currency_path")
+def _money(params: dict[str, Any], comma: bool) -> Converter:
     fixed = params.get("currency")
     minor_units = params.get("minor_units", False)
 
-    def money(raw: Any, path: str, scope: Scope) -> Money | None:
-        currency, where = (fixed, None) if currency_path is None else param(scope, currency_path)
-        if where:
-            scope.paths[f"{scope.prefix}{name}.currency"] = where
-            if summed:
-                _same_currency(currency_path, currency, scope)  # type: ignore[arg-type]
-        if currency is None:
+    def amount(raw: Any, currency: str) -> Decimal:
+        if minor_units:
+            return convert.minor_units(raw, currency)  # type: ignore[return-value]
+        return convert.decimal(raw, comma=comma)  # type: ignore[return-value]
+
+    if params.get("currency_in_value") or "symbols" in params:
+        symbols = params.get("symbols") or {}
+
+        def money_with_mark(raw: Any) -> Money:
+            if raw.__class__ is not str:
+                raise ConversionError(f"{raw!r} is an amount without its currency", raw)
+            value, currency = convert.amount_with_currency(raw, comma=comma, symbols=symbols)
+            return Money(value, currency)
+
+        return money_with_mark
+
+    if "currency_path" not in params:
+
+        def money_in(raw: Any) -> Money:
+            return Money(amount(raw, fixed), fixed)
+
+        return money_in
+
+    def money(raw: Any, currency: Any) -> Money:
+        code = currency if currency.__class__ is str else convert.text(currency)
+        if code is None:
             raise ConversionError("an amount without a currency", raw)
         if minor_units:
-            amount = convert.minor_units(raw, currency)
-        else:
-            amount = convert.decimal(raw, comma=comma)
-        amount = times(amount, scope)
-        return None if amount is None else Money(amount, currency)
+            return Money(convert.minor_units(raw, code), code)  # type: ignore[arg-type]
+        return Money(convert.decimal(raw, comma=comma), code)  # type: ignore[arg-type]
 
     return money
 
 
-def _same_currency(currency_path: Path, currency: str, scope: Scope) -> None:
-    """A sum is only meaningful in one currency: the gateway converts none."""
-    for other, other_path in scope.values_of((currency_path,)):
-        if convert.text(other) != currency:
-            error = ConversionError(f"currency {other!r} differs from {currency!r}", other)
-            raise Unreadable(error, other_path)
+def _datetime(zone: str | None, from_document: bool, layout: str | None) -> Converter:
+    if not from_document:
+        return lambda raw: convert.timestamp(raw, zone, layout)
+
+    def local_time(raw: Any, zone_name: Any) -> Any:
+        name = convert.text(zone_name)
+        if name is not None:
+            try:
+                convert.zone(name)
+            except ConversionError as exc:
+                raise InputError("zone", exc) from None
+        return convert.timestamp(raw, name, layout)
+
+    return local_time

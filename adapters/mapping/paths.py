@@ -1,84 +1,38 @@
-"""What XML and JSON paths share: the context they are read in, and how they fail.
+"""A mapped path as plain data: where a value is, relative to the context it is read in.
 
-A path is compiled once per mapping file, into a class chosen for its shape (one child,
-several child steps, or a general XPath / JSON walk), so that the common shapes take a
-short route per item. Every value comes with its source path, built as the path is walked;
-see :mod:`.xml_paths` and :mod:`.json_paths` for each syntax.
+Both syntaxes (:mod:`.xml_paths`, :mod:`.json_paths`) compile a path text into a
+:class:`Steps` once, when the mapping loads: how many levels up it starts (``..``), then
+the names it walks down, then (XML) an attribute. The reader generated for the mapping
+(:mod:`.generate`) turns these steps into dictionary lookups; a path that is no plain walk
+(an XPath with a predicate or a union) keeps its compiled lxml XPath in ``general``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
-from adapters import convert
-from adapters.convert import ConversionError, Raw
-
-
-class Context:
-    """Where a table's fields are read: a node, its source path, and its children.
-
-    ``run`` is the document being read (:class:`.xml_paths.XmlRun`, :class:`.json_paths.
-    JsonRun`): ``run.begin_item(ctx)`` starts an item, ``run.prepare(ctx)`` fills
-    ``children`` (XML: the children by tag; JSON: the object) before the context is read
-    from. ``base`` is what a child step's path is appended to: the path itself, except at
-    an NDJSON line's top ("line 3 " + "/item_id", where the path is "line 3").
-    """
-
-    __slots__ = ("base", "children", "node", "path", "run")
-
-    def __init__(self, run: Any, node: Any, path: str, base: str, children: Any = None) -> None:
-        self.run = run
-        self.node = node
-        self.path = path
-        self.base = base
-        self.children = children
+EVERY = "*"
+"""A JSON step that stands for every element of an array (or every value of an object)."""
 
 
-class Unreadable(Exception):
-    """A value that cannot be converted, with the path of the offending value."""
-
-    def __init__(self, error: ConversionError, path: str) -> None:
-        self.error = error
-        self.path = path
-
-
-def present(raw: Raw | None) -> bool:
-    """A value counts when it is not missing and not only white space."""
-    return raw is not None and (not isinstance(raw, str) or bool(raw.strip()))
-
-
-class Path(Protocol):
-    """A compiled path. Values and contexts come with their source paths."""
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """One compiled path."""
 
     text: str
+    """As written in the mapping file."""
     key: str
-    """The mapping key the path was given under (for lint and errors)."""
-
-    def first(self, ctx: Context) -> tuple[Raw | None, str]:
-        """The first present value and its path; None and :meth:`nearest` when none is."""
-
-    def values(self, ctx: Context) -> list[tuple[Raw, str]]:
-        """Every present value, in document order."""
-
-    def contexts(self, ctx: Context, many: bool) -> list[Context]:
-        """The nodes a table's path selects (``many``: list entries, always indexed)."""
-
-    def exists(self, ctx: Context) -> bool:
-        """Whether the path selects anything at all (detection)."""
-
-    def nearest(self, ctx: Context) -> str:
-        """Where a value the path does not find belongs: its deepest existing parent."""
-
-    def list_path(self, ctx: Context) -> str:
-        """The path of a list as a whole: what holds its entries."""
-
-    def sum_path(self, ctx: Context) -> str:
-        """The path a sum of the path's values is reported at."""
-
-
-def as_text(value: Any) -> str | None:
-    """A scalar from a document or the mapping file as text, for comparisons
-    (``true``/``false`` for booleans); an object or a list has none."""
-    if isinstance(value, dict | list):
-        return None
-    return convert.text(("true" if value else "false") if isinstance(value, bool) else value)
+    """The mapping key it was given under (lint findings and load errors name it)."""
+    up: int = 0
+    """Leading ``..`` steps: levels above the context before walking down."""
+    absolute: bool = False
+    """From the document's root (NDJSON: the item's own line) instead of the context."""
+    names: tuple[str, ...] = ()
+    """XML: tags in Clark notation; JSON: keys, array indexes as digits, ``*``."""
+    shown: tuple[str, ...] = ()
+    """The names as source paths show them (XML local names, JSON Pointer escapes)."""
+    attr: str | None = None
+    """XML: the attribute read at the end of the walk."""
+    general: Any = None
+    """XML: the compiled lxml XPath of a path that is no plain walk; None otherwise."""

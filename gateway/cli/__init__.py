@@ -1,15 +1,19 @@
 """``aedgw``: one entry point, one module per command group.
 
 Output for people is a table; ``--json`` gives the same for scripts. Commands that need
-the database use ``AEDGW_DATABASE_URL`` or join the embedded server.
+the database use the server's (``gateway.cli.database``). What a person gets wrong (an
+option, a setting, a port in use, no database) is one line on standard error and a
+non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from gateway.cli import (
     adapters,
@@ -23,9 +27,13 @@ from gateway.cli import (
     receiver,
     scorecard,
     serve,
+    targets,
     translate,
 )
+from gateway.cli.database import DatabaseProblem
 from gateway.config import ConfigError
+from gateway.operators import OperatorUnknown
+from gateway.store import StorageBusy
 
 COMMAND_GROUPS = (
     serve,
@@ -35,6 +43,7 @@ COMMAND_GROUPS = (
     adapters,
     deadletters,
     purge,
+    targets,
     receiver,
     bench,
     demo,
@@ -43,8 +52,15 @@ COMMAND_GROUPS = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake told in one line (``--help`` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="aedgw", description="AED Gateway: postal advance electronic data exchange."
     )
     parser.add_argument(
@@ -61,7 +77,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except ConfigError as exc:
-        print(f"aedgw: configuration: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"configuration: {exc}", 2)
+    except (DatabaseProblem, OperatorUnknown) as exc:
+        return _fail(str(exc), 1)
+    except StorageBusy as exc:
+        return _fail(f"the database is busy ({type(exc).__name__}); try again", 1)
+    except OSError as exc:  # the machine's answer (a port in use, a file not there)
+        where = f": {exc.filename}" if exc.filename else ""
+        hint = "; choose another port" if exc.errno == errno.EADDRINUSE else ""
+        return _fail(f"{exc.strerror or exc}{where}{hint}", 1)
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"aedgw: {message}", file=sys.stderr)
+    return code

@@ -79,9 +79,17 @@ def run_test(args: argparse.Namespace) -> int:
         cases = onboarding.cases(args.root / "fixtures", args.name)
     except FileNotFoundError as exc:
         return _fail(str(exc))
-    if not cases:
-        return _fail(f"no fixtures in {args.root / 'fixtures' / (args.name or '*')}")
     registry = onboarding.registry_for(args.root)
+    if not cases:
+        hint = ""
+        if args.name is not None:
+            try:
+                onboarding.formats_of(registry, args.name)
+            except onboarding.UnknownOperator as exc:
+                hint = f" ({exc})"
+        if not (args.root / "fixtures").is_dir():
+            hint = " (not a checkout: run it from one, or give --root DIR)"
+        return _fail(f"no fixtures in {args.root / 'fixtures' / (args.name or '*')}{hint}")
     missing = onboarding.missing_schemas(registry)
     if missing:
         return _fail("\n  ".join(["schemas not found:", *missing]))
@@ -113,20 +121,24 @@ def run_lint(args: argparse.Namespace) -> int:
         content_type = scaffold.CONTENT_TYPES[Kind(args.sample.suffix.lower().lstrip("."))]
     except ValueError:
         return _fail(f"{args.sample}: name it .xml, .json or .ndjson")
+    try:
+        raw = args.sample.read_bytes()
+    except OSError as exc:
+        return _fail(f"{args.sample}: {exc.strerror or exc}")
     registry = onboarding.registry_for(args.root)
     try:
-        source, findings = onboarding.lint(
-            registry, args.name, args.sample.read_bytes(), content_type
-        )
-    except onboarding.NothingToLint as exc:
+        linted = onboarding.lint(registry, args.name, raw, content_type)
+    except (onboarding.NothingToLint, onboarding.UnknownOperator) as exc:
         return _fail(str(exc))
     except DocumentRefused as exc:
         return _fail(f"{args.sample}: {exc.message}")
-    for finding in findings:
+    for finding in linted.findings:
         print(finding)
-    if not findings:
-        print(f"{source}: every mapped path matches in {args.sample}", file=sys.stderr)
-    return 1 if findings else 0
+    if linted.unchecked:
+        print(f"aedgw: {linted.unchecked}", file=sys.stderr)
+    elif not linted.findings:
+        print(f"{linted.source}: every mapped path matches in {args.sample}", file=sys.stderr)
+    return 1 if linted.findings else 0
 
 
 def run_list(args: argparse.Namespace) -> int:

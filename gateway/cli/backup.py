@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from gateway import audit, backup, config
+from gateway.cli import database
 from gateway.cli.output import emit, emit_json
-from gateway.embedded import database_url
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_backup(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     try:
-        with database_url(settings) as url:
+        with database.server_url(settings) as url:
             made = backup.backup(url, args.dest)
     except backup.BackupError as exc:
         print(f"aedgw: backup: {exc}", file=sys.stderr)
@@ -43,7 +43,19 @@ def run_backup(args: argparse.Namespace) -> int:
 def run_restore(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     try:
-        done = backup.restore(settings, args.source, audit.cli_actor())
+        located = database.locate(settings)
+    except database.NoDatabase:  # a new machine: the restore makes the database
+        located = database.Located(None, settings.embedded_dir, "the settings' data directory")
+    if located.pg_dir is None:
+        print(
+            "aedgw: restore: restore replaces the embedded database only; restore "
+            "AEDGW_DATABASE_URL's server with its own tools (the backup is a data "
+            "directory for it)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        done = backup.restore(located.pg_dir, args.source, audit.cli_actor())
     except backup.BackupError as exc:
         print(f"aedgw: restore: {exc}", file=sys.stderr)
         return 1
@@ -54,8 +66,8 @@ def run_restore(args: argparse.Namespace) -> int:
     }
     _show(result, args.json)
     print(
-        "data written after the backup is not there; feed cursors handed out from it are "
-        "answered 410 (cursor_purged)",
+        f"aedgw: restored the {located.describe()}; data written after the backup is not "
+        "there, and feed cursors handed out from it are answered 410 (cursor_purged)",
         file=sys.stderr,
     )
     return 0

@@ -10,9 +10,11 @@ import asyncpg
 from rich.progress import Progress
 
 from gateway.cli import database
+from gateway.cli.arguments import operator_code, positive
 from gateway.cli.output import emit, emit_json, stderr
 from gateway.delivery import deadletters
-from gateway.delivery.deadletters import Filters, ReplayBudget, Replayed
+from gateway.delivery.deadletters import Filters, Replayed
+from gateway.delivery.pacing import RowBudget
 
 # The full rows, last_error included, are in --json.
 TABLE_COLUMNS = ("id", "target", "operator", "item_id", "revision", "attempts", "error_code",
@@ -24,14 +26,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     lst = sub.add_parser("list", help="dead letters, oldest first")
     _filters(lst)
-    lst.add_argument("--limit", type=int, default=100, help="most rows shown (default 100)")
+    lst.add_argument(
+        "--limit", type=positive(int), default=100, help="most rows shown (default 100)"
+    )
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(run=run_list)
     replay = sub.add_parser("replay", help="return dead letters to their queue, attempts reset")
     _filters(replay)
-    replay.add_argument("--limit", type=int, default=None, help="most rows (default: all)")
     replay.add_argument(
-        "--rate", type=float, default=100.0, help="rows per second at most (default 100)"
+        "--limit", type=positive(int), default=None, help="most rows (default: all)"
+    )
+    replay.add_argument(
+        "--rate", type=positive(float), default=100.0, help="rows per second at most (default 100)"
     )
     replay.add_argument("--json", action="store_true")
     replay.set_defaults(run=run_replay)
@@ -39,7 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", help="a target's name")
-    parser.add_argument("--operator", help="an operator code")
+    parser.add_argument("--operator", type=operator_code, help="an operator code")
     parser.add_argument("--since", help="dead at or after this ISO 8601 time (UTC if no offset)")
     parser.add_argument("--until", help="dead before this ISO 8601 time")
     parser.add_argument("--code", help="error code: client_error, rejected, server_error, ...")
@@ -72,10 +78,6 @@ def run_replay(args: argparse.Namespace) -> int:
     filters = _parse(args)
     if filters is None:
         return 2
-    if args.rate <= 0 or (args.limit is not None and args.limit < 1):
-        print("aedgw: --rate and --limit must be positive", file=sys.stderr)
-        return 2
-
     async def action(pool: asyncpg.Pool) -> Replayed:
         total = await deadletters.count(pool, filters)
         if args.limit is not None:
@@ -83,7 +85,7 @@ def run_replay(args: argparse.Namespace) -> int:
         with Progress(console=stderr, transient=True) as progress:
             task = progress.add_task("replaying", total=total)
             return await deadletters.replay_paced(
-                pool, filters, total, ReplayBudget(args.rate, max(args.rate, 1.0)),
+                pool, filters, total, RowBudget(args.rate, max(args.rate, 1.0)),
                 lambda done: progress.update(task, completed=done),
             )
 

@@ -10,6 +10,7 @@ import asyncpg
 
 from gateway import keys, operators
 from gateway.cli import database
+from gateway.cli.arguments import hours, operator_code
 from gateway.keys import KeyNotFound, Scope
 
 
@@ -18,13 +19,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     issue = sub.add_parser("issue", help="issue a key (printed once, stored hashed)")
     who = issue.add_mutually_exclusive_group(required=True)
-    who.add_argument("--operator", help="an operator code (submits messages, reads outcomes)")
+    who.add_argument(
+        "--operator", type=operator_code, help="an operator code (submits messages, reads outcomes)"
+    )
     who.add_argument("--targeting", help="a targeting system's name (reads the feed)")
     who.add_argument("--admin", help="an administrator's name")
+    who.add_argument(
+        "--monitoring", help="a monitoring system's name (reads /metrics when metrics_auth is on)"
+    )
     issue.set_defaults(run=run_issue)
     rotate = sub.add_parser("rotate", help="a new key; the old one works for --overlap hours")
     rotate.add_argument("key_id")
-    rotate.add_argument("--overlap", type=float, default=24.0, help="hours (default 24)")
+    rotate.add_argument(
+        "--overlap", type=hours, default=24.0, help="hours the old key keeps working (default 24)"
+    )
     rotate.set_defaults(run=run_rotate)
     revoke = sub.add_parser("revoke", help="refuse a key at once, in every process")
     revoke.add_argument("key_id")
@@ -32,24 +40,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_issue(args: argparse.Namespace) -> int:
-    if args.operator:
-        scope, subject = Scope.OPERATOR, args.operator
-    elif args.targeting:
-        scope, subject = Scope.TARGETING, args.targeting
-    else:
-        scope, subject = Scope.ADMIN, args.admin
+    scope = next(s for s in Scope if getattr(args, s.value))
+    subject = getattr(args, scope.value)
 
-    async def action(pool: asyncpg.Pool) -> tuple[str, str] | None:
+    async def action(pool: asyncpg.Pool) -> tuple[str, str]:
         async with pool.acquire() as conn:
-            if scope is Scope.OPERATOR and await operators.get(conn, subject) is None:
-                return None
+            if scope is Scope.OPERATOR:
+                await operators.require(conn, subject)
             return await keys.issue(conn, scope, subject)
 
-    issued = database.run(args, action)
-    if issued is None:
-        print(f"aedgw: no operator {subject!r}; add it with 'aedgw operators add'", file=sys.stderr)
-        return 1
-    key_id, key = issued
+    key_id, key = database.run(args, action)
     print(key)
     print(
         f"issued {scope.value} key {key_id} for {subject}; it is shown only once", file=sys.stderr

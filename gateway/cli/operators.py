@@ -11,6 +11,7 @@ import asyncpg
 from adapters.registry import default_registry
 from gateway import operators
 from gateway.cli import database, scorecard
+from gateway.cli.arguments import operator_code
 from gateway.cli.output import emit
 from gateway.operators import OperatorExists, Profile
 
@@ -19,7 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser("operators", help="manage operator profiles")
     sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = sub.add_parser("add", help="register an operator")
-    add.add_argument("code", help="short lower-case code, e.g. alpha")
+    add.add_argument("code", type=operator_code, help="short lower-case code, e.g. alpha")
     add.add_argument("--name", help="display name (default: the code)")
     add.add_argument(
         "--format",
@@ -41,7 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(run=run_list)
     dis = sub.add_parser("disable", help="refuse an operator's keys from now on")
-    dis.add_argument("code")
+    dis.add_argument("code", type=operator_code)
     dis.set_defaults(run=run_disable)
     scorecard.register_operator_actions(sub)
 
@@ -78,9 +79,6 @@ def run_add(args: argparse.Namespace) -> int:
     except OperatorExists:
         print(f"aedgw: operator {args.code!r} exists already", file=sys.stderr)
         return 1
-    except asyncpg.CheckViolationError:
-        print("aedgw: an operator code is lower-case letters, digits, - or _", file=sys.stderr)
-        return 2
     print(f"operator {args.code} added with formats {', '.join(formats)}", file=sys.stderr)
     return 0
 
@@ -106,12 +104,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_disable(args: argparse.Namespace) -> int:
-    async def action(pool: asyncpg.Pool) -> bool:
+    async def action(pool: asyncpg.Pool) -> None:
         async with pool.acquire() as conn:
-            return await operators.disable(conn, args.code)
+            await operators.require(conn, args.code)
+            await operators.disable(conn, args.code)
 
-    if not database.run(args, action):
-        print(f"aedgw: no operator {args.code!r}", file=sys.stderr)
-        return 1
+    database.run(args, action)
     print(f"operator {args.code} disabled", file=sys.stderr)
     return 0

@@ -1,4 +1,8 @@
-"""Printing results: a rich table for people, JSON for scripts (``--json``)."""
+"""Printing results: a rich table for people, JSON for scripts (``--json``).
+
+On a terminal a table fits the window; piped (``| less -S``, ``| grep``) it keeps its
+natural width instead of rich's 80 columns, so that rows are never wrapped or folded.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,11 @@ from typing import Any
 import orjson
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 stderr = Console(stderr=True)
+UNWRAPPED = 1_000_000
+"""A console width no table reaches: rich then draws every table at its natural width."""
 
 
 def _cell(value: Any) -> str:
@@ -32,10 +39,13 @@ def emit(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, as_json: 
         return
     table = Table(*columns)
     for column in table.columns:
-        column.overflow = "fold"  # ids and paths are read whole, even in a narrow pipe
+        column.overflow = "fold"  # ids and paths are read whole, even in a narrow window
     for row in rows:
-        table.add_row(*(_cell(row[c]) for c in columns))
-    Console().print(table)
+        table.add_row(*(Text(_cell(row[c])) for c in columns))  # a value is never markup
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=UNWRAPPED)
+    console.print(table)
 
 
 def emit_json(value: Any) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import socket
 
 import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from gateway import config
-from gateway.embedded import database_url
+from gateway.cli import database
+from gateway.embedded import database_url, remember
 from gateway.http import server
 from gateway.http.app import create_app
 from gateway.logging import configure, get_logger
@@ -50,13 +53,44 @@ async def _migrate(url: str) -> list[str]:
         await conn.close()
 
 
+def listening_socket(settings: config.Settings) -> socket.socket:
+    """Bind the listening socket before anything starts, so that a port in use is one
+    clear line (and no database was started for nothing)."""
+    try:
+        infos = socket.getaddrinfo(
+            settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise config.ConfigError(f"listen = {settings.listen!r}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise config.ConfigError(
+            f"cannot listen on {settings.listen}: {reason}; choose another with --listen HOST:PORT"
+        ) from None
+    return sock
+
+
 def run_serve(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     if args.listen:
         settings.listen = args.listen
+        config.check_listen(settings.listen, "--listen")
     configure(settings.log_format, settings.log_level)
-    with database_url(settings) as url:
+    sock = listening_socket(settings)
+    with sock, database_url(settings) as url:
         applied = asyncio.run(_migrate(url))
+        if not settings.database_url:
+            try:
+                log.info("database_recorded", state_file=str(remember(settings.embedded_dir)))
+            except OSError as exc:  # admin commands then need the directory or settings
+                log.warning("database_not_recorded", error=str(exc))
         log.info(
             "starting",
             listen=settings.listen,
@@ -66,7 +100,7 @@ def run_serve(args: argparse.Namespace) -> int:
         )
         # Until SIGINT/SIGTERM, then a graceful stop within shutdown_timeout_s (see
         # gateway/http/server.py); the embedded server stops when the with-block exits.
-        asyncio.run(server.serve(create_app(settings, url), host=settings.host, port=settings.port))
+        asyncio.run(server.serve(create_app(settings, url), sock=sock))
         log.info("stopped")
     return 0
 
@@ -74,7 +108,7 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_migrate(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     configure(settings.log_format, settings.log_level)
-    with database_url(settings) as url:
+    with database.server_url(settings) as url:
         applied = asyncio.run(_migrate(url))
     print("\n".join(applied) if applied else "database is up to date")
     return 0

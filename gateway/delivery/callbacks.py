@@ -20,8 +20,9 @@ import asyncpg
 import orjson
 
 from adapters.renderers import renderer_for
+from gateway.config import Target
 from gateway.decisions import callback_queue, decision_to_dict
-from gateway.delivery.channel import Endpoint, Payload
+from gateway.delivery.channel import Payload
 from gateway.delivery.outbox import Batch
 from gateway.delivery.worker import EndpointWorker
 from gateway.logging import get_logger
@@ -107,7 +108,7 @@ class Callbacks:
                 url, secret, operator_formats = settings
                 worker = EndpointWorker(
                     self.pool,
-                    Endpoint(name=callback_queue(code), url=url),
+                    Target(name=callback_queue(code), url=url),
                     DecisionsChannel(operator_formats, secret),
                     **self.worker_options,
                 )

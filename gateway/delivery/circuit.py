@@ -13,6 +13,10 @@ import time
 from collections.abc import Callable
 from enum import Enum, IntEnum
 
+from gateway.logging import get_logger
+
+log = get_logger(__name__)
+
 
 class CircuitState(IntEnum):
     """Values of the ``aedgw_circuit_state`` gauge."""
@@ -32,12 +36,15 @@ class Permit(Enum):
 class Circuit:
     def __init__(
         self,
+        name: str,
         threshold: int,
         cooldown_s: float,
         *,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[CircuitState], None] | None = None,
     ) -> None:
+        self.name = name
+        """The endpoint's queue, as the logs name it."""
         self.threshold = max(threshold, 1)
         self.cooldown_s = cooldown_s
         self._clock = clock
@@ -95,7 +102,15 @@ class Circuit:
         return max(wait, 0.05)
 
     def _set(self, state: CircuitState) -> None:
-        if state is not self._state:
-            self._state = state
-            if self._on_change:
-                self._on_change(state)
+        if state is self._state:
+            return
+        self._state = state
+        if state is CircuitState.OPEN:
+            log.warning(
+                "circuit_open", target=self.name, failures=self._failures,
+                cooldown_s=self.cooldown_s,
+            )
+        else:
+            log.info(f"circuit_{state.name.lower()}", target=self.name)
+        if self._on_change:
+            self._on_change(state)

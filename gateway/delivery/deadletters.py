@@ -1,28 +1,36 @@
 """Dead letters: list them, and replay them at a bounded rate.
 
 Replay returns rows to their queue with attempts reset and a new batch. It is paced by a
-token bucket over rows (``ReplayBudget``): a replay of a big outage's dead letters must
-not hit the endpoint that just recovered with everything at once. The CLI waits for
+token bucket over rows (``pacing.RowBudget``): a replay of a big outage's dead letters
+must not hit the endpoint that just recovered with everything at once. The CLI waits for
 tokens; the admin API answers 429 with Retry-After when the bucket is empty.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from gateway.canonical import format_time
+from gateway.canonical import format_time, parse_time
+from gateway.delivery import outbox
 from gateway.delivery.outbox import State
-from gateway.store import Q
+from gateway.delivery.pacing import RowBudget, paced
+from gateway.store import Q, in_transaction
 
 COLUMNS = ("id", "target", "operator", "item_id", "record_id", "revision", "attempts",
            "error_code", "http_status", "last_error", "batch_id", "created_at", "dead_at")
+
+
+class FilterInvalid(ValueError):
+    """A filter's value is unusable; ``name`` is the filter."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name} {message}")
+        self.name = name
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +47,20 @@ class Filters:
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> Filters:
-        """From query parameters, a JSON body or CLI options; ValueError names the bad one.
-        Times are ISO 8601, UTC when they carry no offset."""
+        """From query parameters, a JSON body or CLI options; FilterInvalid names the bad
+        one. Times are ISO 8601, UTC when they carry no offset."""
         text = {}
         for name in ("target", "operator", "code", "since", "until"):
             value = values.get(name)
             if value is not None and not isinstance(value, str):
-                raise ValueError(f"{name} must be a string")
+                raise FilterInvalid(name, "must be a string")
             text[name] = value or None
         times = {}
         for name in ("since", "until"):
             try:
-                when = datetime.fromisoformat(text[name]) if text[name] else None
+                times[name] = parse_time(text[name]) if text[name] else None
             except ValueError:
-                raise ValueError(f"{name} is not an ISO 8601 time: {text[name]!r}") from None
-            times[name] = when.replace(tzinfo=UTC) if when and when.tzinfo is None else when
+                raise FilterInvalid(name, f"is not an ISO 8601 time: {text[name]!r}") from None
         return cls(text["target"], text["operator"], times["since"], times["until"], text["code"])
 
     def args(self) -> tuple[Any, ...]:
@@ -84,34 +91,33 @@ async def list_dead(
     return [to_dict(row) for row in rows]
 
 
-async def replay(
-    pool: asyncpg.Pool | asyncpg.Connection, filters: Filters, limit: int
-) -> Replayed:
-    """Up to ``limit`` matching dead letters back to their queue, oldest first (on a
-    connection: in its transaction, beside the audit entry)."""
-    rows = await pool.fetch(Q.replay_dead_letters, *filters.args(), limit)
-    superseded = sum(1 for r in rows if r["state"] == State.SUPERSEDED)
+async def replay(conn: asyncpg.Connection, filters: Filters, limit: int) -> Replayed:
+    """Up to ``limit`` matching dead letters back to their queue, oldest first, in the
+    caller's transaction (beside its audit entry). A WriteConflict means that an ingest
+    queued a newer revision meanwhile: run the transaction again (``in_transaction``)."""
+    rows = await outbox.moved(conn, Q.replay_dead_letters, *filters.args(), limit)
+    superseded = sum(1 for r in rows if r.state is State.SUPERSEDED)
     return Replayed(len(rows) - superseded, superseded)
 
 
 async def replay_paced(
-    pool: asyncpg.Pool, filters: Filters, limit: int, budget: ReplayBudget,
+    pool: asyncpg.Pool, filters: Filters, limit: int, budget: RowBudget,
     progress: Callable[[int], None] = lambda _done: None,
 ) -> Replayed:
-    """Replay in chunks of what the budget allows, sleeping until it refills."""
+    """Replay up to ``limit`` rows in chunks of what the budget allows."""
     replayed = superseded = 0
-    while replayed + superseded < limit:
-        allowed = min(limit - replayed - superseded, budget.available())
-        if allowed < 1:
-            await asyncio.sleep(budget.wait_s())
-            continue
-        chunk = await replay(pool, filters, allowed)
-        budget.spend(chunk.rows)
+
+    async def step(allowed: int) -> tuple[int, bool]:
+        nonlocal replayed, superseded
+        wanted = min(limit - replayed - superseded, allowed)
+        chunk = await in_transaction(pool, lambda conn: replay(conn, filters, wanted))
         replayed += chunk.replayed
         superseded += chunk.superseded
         progress(replayed + superseded)
-        if chunk.rows < allowed:
-            break
+        return chunk.rows, chunk.rows < wanted or replayed + superseded >= limit
+
+    if limit > 0:
+        await paced(budget, step)
     return Replayed(replayed, superseded)
 
 
@@ -126,32 +132,3 @@ def to_dict(row: asyncpg.Record) -> dict[str, Any]:
             value = str(value)
         out[column] = value
     return out
-
-
-class ReplayBudget:
-    """A token bucket over replayed rows: ``rate`` rows per second, at most ``burst``
-    at once. Spending more than is there leaves a debt that later calls wait out."""
-
-    def __init__(
-        self, rate: float, burst: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._tokens = burst
-        self._at = clock()
-
-    def available(self) -> int:
-        """Whole rows that may be replayed now."""
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        return int(self._tokens)
-
-    def wait_s(self) -> float:
-        """Seconds until at least one row may be replayed."""
-        return 0.0 if self.available() >= 1 else (1 - self._tokens) / self.rate
-
-    def spend(self, rows: int) -> None:
-        self.available()
-        self._tokens -= rows

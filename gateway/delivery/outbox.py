@@ -15,11 +15,7 @@ from enum import StrEnum
 
 import asyncpg
 
-from gateway.store import Q
-
-# A settlement racing an ingest that queues a newer revision of the same item trips the
-# one-pending-row index; run again, it sees the newer row and supersedes.
-_SETTLE_TRIES = 3
+from gateway.store import Q, WriteConflict, in_transaction
 
 
 class State(StrEnum):
@@ -113,12 +109,12 @@ async def settle(
         [s.code for s in settlements],
         [s.http_status for s in settlements],
     )
-    return await _update(pool, Q.settle_outbox, *args)
+    return await move(pool, Q.settle_outbox, *args)
 
 
 async def reap(pool: asyncpg.Pool, queue: str, max_attempts: int) -> list[Settled]:
     """Return rows whose lease expired to the queue (dead when out of attempts)."""
-    return await _update(pool, Q.reap_outbox, queue, max_attempts)
+    return await move(pool, Q.reap_outbox, queue, max_attempts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +133,19 @@ async def depth(pool: asyncpg.Pool, queue: str) -> Depth:
     )
 
 
-async def _update(pool: asyncpg.Pool, query: str, *args: object) -> list[Settled]:
-    """Run a state-changing query, again if it raced an ingest (see ``_SETTLE_TRIES``)."""
-    for attempt in range(1, _SETTLE_TRIES + 1):
-        try:
-            records = await pool.fetch(query, *args)
-            break
-        except asyncpg.UniqueViolationError:
-            if attempt == _SETTLE_TRIES:
-                raise
+async def move(pool: asyncpg.Pool, query: str, *args: object) -> list[Settled]:
+    """Run ``moved`` in a transaction of its own, again when it loses a race."""
+    return await in_transaction(pool, lambda conn: moved(conn, query, *args))
+
+
+async def moved(conn: asyncpg.Connection, query: str, *args: object) -> list[Settled]:
+    """Run a statement that moves rows between states (returning ``state`` and
+    ``error_code``). A row going back to ``pending`` while an ingest queues a newer
+    revision of its item trips the one-pending-row index: that is a WriteConflict, and
+    run again, the statement sees the newer row and supersedes. Settling, reaping and
+    replaying all race ingest so."""
+    try:
+        records = await conn.fetch(query, *args)
+    except asyncpg.UniqueViolationError as exc:
+        raise WriteConflict(str(exc)) from exc
     return [Settled(State(r["state"]), r["error_code"]) for r in records]

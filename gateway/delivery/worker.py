@@ -23,7 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gateway import overview
 from gateway.config import Target
 from gateway.delivery import outbox
-from gateway.delivery.channel import Channel, Endpoint, Payload
+from gateway.delivery.channel import Channel, Payload
 from gateway.delivery.circuit import Circuit, CircuitState, Permit
 from gateway.delivery.outbox import Batch, Settlement, State
 from gateway.delivery.policy import Attempt, Code, parse_retry_after, plan
@@ -61,7 +61,7 @@ class EndpointWorker:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        endpoint: Endpoint,
+        endpoint: Target,
         channel: Channel,
         *,
         poll_s: float = 1.0,
@@ -78,6 +78,7 @@ class EndpointWorker:
         # while this one may still be sending it.
         self.lease = timedelta(seconds=endpoint.timeout_s * POST_TRIES + lease_margin_s)
         self.circuit = Circuit(
+            endpoint.name,
             endpoint.circuit_failures,
             endpoint.circuit_cooldown_s,
             on_change=lambda state: CIRCUIT_STATE.labels(endpoint.name).set(state),
@@ -276,7 +277,7 @@ class Delivery:
         """Targeting records to every target that pushes from this process."""
         channel = RecordsChannel()
         return cls([
-            EndpointWorker(pool, Endpoint.from_target(t), channel, **options)
+            EndpointWorker(pool, t, channel, **options)
             for t in targets
             if t.concurrency > 0
         ])

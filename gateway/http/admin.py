@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
-import orjson
 from aiohttp import web
 
 from gateway.codes import MessageCode
 from gateway.delivery import deadletters
-from gateway.delivery.deadletters import Filters, ReplayBudget
+from gateway.delivery.deadletters import FilterInvalid, Filters
+from gateway.delivery.pacing import RowBudget
 from gateway.http.auth import authenticate
+from gateway.http.params import (
+    BIGINT_MAX,
+    bad_parameter,
+    body_integer,
+    body_text,
+    json_object,
+    number_param,
+    query,
+    query_value,
+)
 from gateway.http.responses import ApiError, json_response
 from gateway.http.state import POOL, REPLAY_BUDGET
 from gateway.keys import Scope
+from gateway.store import in_transaction
 
 routes = web.RouteTableDef()
 
@@ -25,32 +35,29 @@ REPLAY_MAX_ROWS = 1000
 """Most rows one replay call returns to the queue."""
 REPLAY_RATE, REPLAY_BURST = 100.0, 1000.0
 """Rows per second replayed through the API by one process, and the most at once."""
-"""Error code of a 429 (not yet in ``gateway.codes.MessageCode``)."""
 
 
-def replay_budget() -> ReplayBudget:
-    return ReplayBudget(REPLAY_RATE, REPLAY_BURST)
+def replay_budget() -> RowBudget:
+    return RowBudget(REPLAY_RATE, REPLAY_BURST)
 
 
-def _parse(values: Mapping[str, Any], default: int, most: int) -> tuple[Filters, int]:
+FILTERS = ("target", "operator", "since", "until", "code")
+
+
+def _filters(values: Mapping[str, str | None]) -> Filters:
     try:
-        filters = Filters.parse(values)
-        limit = int(values.get("limit", default))
-    except (ValueError, TypeError) as exc:
-        raise ApiError(400, MessageCode.BAD_REQUEST, str(exc)) from None
-    if not 1 <= limit <= most:
-        raise ApiError(400, MessageCode.BAD_REQUEST, f"limit is 1 to {most}")
-    return filters, limit
+        return Filters.parse(values)
+    except FilterInvalid as bad:
+        raise bad_parameter(bad.name, str(bad)) from None
 
 
 @routes.get("/v1/admin/deadletters")
+@query(*FILTERS, "limit", "after")
 async def list_dead_letters(request: web.Request) -> web.Response:
     await authenticate(request, Scope.ADMIN)
-    filters, limit = _parse(request.query, LIST_DEFAULT, LIST_MAX)
-    try:
-        after = int(request.query.get("after", 0))
-    except ValueError:
-        raise ApiError(400, MessageCode.BAD_REQUEST, "after is a dead letter id") from None
+    filters = _filters({name: query_value(request, name) for name in FILTERS})
+    limit = int(number_param(request, "limit", LIST_DEFAULT, 1, LIST_MAX, int))
+    after = int(number_param(request, "after", 0, 0, BIGINT_MAX, int))
     rows = await deadletters.list_dead(request.app[POOL], filters, limit=limit, after=after)
     following = rows[-1]["id"] if len(rows) == limit else None
     return json_response({"deadletters": rows, "next": following})
@@ -59,13 +66,12 @@ async def list_dead_letters(request: web.Request) -> web.Response:
 @routes.post("/v1/admin/deadletters/replay")
 async def replay_dead_letters(request: web.Request) -> web.Response:
     await authenticate(request, Scope.ADMIN)
-    try:
-        body = orjson.loads(await request.read() or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, MessageCode.BAD_REQUEST, f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, MessageCode.BAD_REQUEST, "the body is a JSON object of filters")
-    filters, limit = _parse(body, REPLAY_MAX_ROWS, REPLAY_MAX_ROWS)
+    body = json_object(await request.read() or b"{}")
+    unknown = sorted(set(body) - {*FILTERS, "limit"})
+    if unknown:
+        raise bad_parameter(unknown[0], "unknown field", where="field")
+    filters = _filters({name: body_text(body, name) for name in FILTERS})
+    limit = body_integer(body, "limit", REPLAY_MAX_ROWS, 1, REPLAY_MAX_ROWS)
     budget = request.app[REPLAY_BUDGET]
     allowed = min(limit, budget.available())
     if allowed < 1:
@@ -78,7 +84,7 @@ async def replay_dead_letters(request: web.Request) -> web.Response:
             headers={"Retry-After": str(wait)},
         )
     pool = request.app[POOL]
-    result = await deadletters.replay(pool, filters, allowed)
+    result = await in_transaction(pool, lambda conn: deadletters.replay(conn, filters, allowed))
     budget.spend(result.rows)
     return json_response({
         "replayed": result.replayed,

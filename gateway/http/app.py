@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from adapters.registry import default_registry
@@ -31,6 +34,8 @@ from gateway.http import (
     scorecard,
     server,
 )
+from gateway.http.auth import authenticate
+from gateway.http.params import query, strict_parameters
 from gateway.http.responses import ApiError, json_response
 from gateway.http.server import SERVING, Serving, time_left
 from gateway.http.state import (
@@ -45,7 +50,7 @@ from gateway.http.state import (
     REPLAY_BUDGET,
     SETTINGS,
 )
-from gateway.keys import NOTIFY_CHANNEL, KeyCache
+from gateway.keys import NOTIFY_CHANNEL, KeyCache, Scope
 from gateway.logging import get_logger
 from gateway.metrics import HTTP_SECONDS, sample_pool
 from gateway.notify import Listener
@@ -55,11 +60,37 @@ from gateway.store.health import Database, probe, refusal
 log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# A client's own request id is kept when it is a plain token; anything else (it is a
+# header value, and could be a key pasted in the wrong place) is replaced, not logged.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class _NoClientBytes(logging.Filter):
+    """aiohttp's parser errors quote the raw line they stopped at: a bearer key read from
+    a CRLF file would be logged whole. Keep the status and the kind of error only, as a
+    warning (the client's mistake, not the gateway's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = "bad_http_request status=%s error=%s"
+            record.args = (error.code, type(error).__name__)
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+SERVER_LOG = logging.getLogger("gateway.http.server")
+"""What aiohttp's server logs about connections and malformed requests."""
+SERVER_LOG.addFilter(_NoClientBytes())
+
 
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a request id to every log line of the request and echo it to the client."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    given = request.headers.get("X-Request-Id", "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
@@ -182,6 +213,18 @@ async def _rollups(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+_PROMETHEUS = make_aiohttp_handler()
+
+
+@query("name[]")
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus exposition (``name[]`` picks metrics); with ``metrics_auth`` it needs an
+    admin or monitoring key, since the labels name operators and targets."""
+    if request.app[SETTINGS].metrics_auth:
+        await authenticate(request, Scope.ADMIN, Scope.MONITORING)
+    return await _PROMETHEUS(request)
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -197,10 +240,15 @@ async def readyz(request: web.Request) -> web.Response:
 def create_app(settings: Settings, database_url: str) -> web.Application:
     """The gateway as an aiohttp application on an already migrated database."""
     app = web.Application(
-        middlewares=[context_middleware, server.in_flight_middleware, error_middleware],
+        middlewares=[
+            context_middleware,
+            server.in_flight_middleware,
+            error_middleware,
+            strict_parameters,
+        ],
         client_max_size=settings.limits.max_body_bytes,
         # We inflate gzip ourselves, stopping at the size limit: a gzip bomb never expands.
-        handler_args={"auto_decompress": False},
+        handler_args={"auto_decompress": False, "logger": SERVER_LOG},
     )
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
@@ -226,5 +274,5 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.add_routes(consumers.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", make_aiohttp_handler())
+    app.router.add_get("/metrics", metrics)
     return app

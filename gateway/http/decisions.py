@@ -3,16 +3,22 @@ their own items (``GET /v1/outcomes``) and an item's whole state (``GET /v1/item
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from aiohttp import web
 
 from gateway import decisions, feed
 from gateway.codes import MessageCode
 from gateway.decisions import DecisionCode, DecisionRequest
 from gateway.http.auth import authenticate
-from gateway.http.params import negotiate, page_params
+from gateway.http.params import (
+    INT32_MAX,
+    bad_parameter,
+    body_integer,
+    body_text,
+    json_object,
+    negotiate,
+    page_params,
+    query,
+)
 from gateway.http.responses import ApiError, ambiguous_item, json_response
 from gateway.http.state import OUTCOMES, POOL
 from gateway.keys import Scope
@@ -20,13 +26,13 @@ from gateway.metrics import DECISIONS
 
 routes = web.RouteTableDef()
 
-MAX_TEXT = 1000
-
 
 @routes.post("/v1/decisions")
 async def post_decision(request: web.Request) -> web.Response:
     principal = await authenticate(request, Scope.TARGETING)
-    decision = _decision_request(await _json_body(request))
+    if request.content_type != "application/json":
+        raise ApiError(415, MessageCode.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+    decision = _decision_request(await request.read())
     try:
         recorded = await decisions.decide(request.app[POOL], decision, principal.subject)
     except decisions.ItemNotFound as missing:
@@ -38,6 +44,7 @@ async def post_decision(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/outcomes")
+@query("after", "limit", "wait")
 async def outcomes(request: web.Request) -> web.Response:
     principal = await authenticate(request, Scope.OPERATOR)
     negotiate(request.headers.get("Accept", ""), ("application/json",))
@@ -65,46 +72,23 @@ async def item(request: web.Request) -> web.Response:
     return json_response(ledger)
 
 
-async def _json_body(request: web.Request) -> Any:
-    if request.content_type != "application/json":
-        raise ApiError(415, MessageCode.UNSUPPORTED_MEDIA_TYPE, "send application/json")
-    try:
-        return orjson.loads(await request.read())
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, MessageCode.UNPARSEABLE, f"body is not JSON: {exc}") from None
-
-
-def _decision_request(body: Any) -> DecisionRequest:
+def _decision_request(request_body: bytes) -> DecisionRequest:
     """Check the decision's fields, naming each bad one (400)."""
-    if not isinstance(body, dict):
-        raise _bad("body", "a JSON object is expected")
+    body = json_object(request_body)
     unknown = set(body) - {"item_id", "operator", "revision", "code", "reference", "reason"}
     if unknown:
-        raise _bad(sorted(unknown)[0], "unknown field")
-    item_id, reference = body.get("item_id"), body.get("reference")
-    for name, value in (("item_id", item_id), ("reference", reference)):
-        if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
-            raise _bad(name, "a non-empty string is required")
+        raise bad_parameter(sorted(unknown)[0], "unknown field", where="field")
+    item_id = body_text(body, "item_id", required=True)
+    reference = body_text(body, "reference", required=True)
     try:
         code = DecisionCode(body.get("code"))
     except ValueError:
-        raise _bad("code", f"one of {', '.join(DecisionCode)}") from None
-    revision = body.get("revision")
-    if revision is not None and (type(revision) is not int or revision < 1):
-        raise _bad("revision", "a revision number (1 or more) or absent")
-    for name in ("operator", "reason"):
-        value = body.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
-            raise _bad(name, "a string or absent")
+        raise bad_parameter("code", f"one of {', '.join(DecisionCode)}", where="field") from None
     return DecisionRequest(
         item_id=item_id.strip().upper(),
         code=code,
         reference=reference.strip(),
-        reason=body.get("reason"),
-        operator=body.get("operator"),
-        revision=revision,
+        reason=body_text(body, "reason", free=True),
+        operator=body_text(body, "operator"),
+        revision=body_integer(body, "revision", None, 1, INT32_MAX),
     )
-
-
-def _bad(field: str, message: str) -> ApiError:
-    return ApiError(400, MessageCode.BAD_REQUEST, f"{field}: {message}", {"field": field})

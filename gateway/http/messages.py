@@ -17,6 +17,7 @@ from gateway.codes import MessageCode
 from gateway.contract import MessageRejected
 from gateway.document import DocumentRefused, decompress, media_kind, parse, too_large
 from gateway.http.auth import authenticate
+from gateway.http.params import query
 from gateway.http.responses import ApiError, json_response
 from gateway.http.soap import SOAP11, fault_response, soap_version
 from gateway.http.state import POOL, REGISTRY, SETTINGS
@@ -37,6 +38,7 @@ _HEADERS_FOR_ADAPTERS = ("X-Message-Ref",)
 
 
 @routes.post("/v1/messages")
+@query("dry_run")
 async def submit(request: web.Request) -> web.Response:
     """Answer in JSON, except that a SOAP sender gets its errors as a SOAP Fault."""
     try:

@@ -11,7 +11,7 @@ from gateway import feed
 from gateway.canonical_xml import records_document
 from gateway.codes import MessageCode
 from gateway.http.auth import authenticate
-from gateway.http.params import negotiate, page_params
+from gateway.http.params import negotiate, page_params, query, query_value
 from gateway.http.responses import ApiError, ambiguous_item, json_response
 from gateway.http.state import FEED, POOL
 from gateway.keys import Scope
@@ -23,6 +23,7 @@ READERS = (Scope.TARGETING, Scope.ADMIN)
 
 
 @routes.get("/v1/records")
+@query("after", "limit", "wait")
 async def records_page(request: web.Request) -> web.Response:
     await authenticate(request, *READERS)
     media_type = negotiate(request.headers.get("Accept", ""), (JSON, XML, TEXT_XML))
@@ -40,13 +41,14 @@ async def records_page(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/records/{item_id}")
+@query("operator")
 async def item_history(request: web.Request) -> web.Response:
     await authenticate(request, *READERS)
     negotiate(request.headers.get("Accept", ""), (JSON,))
     item_id = request.match_info["item_id"]
     try:
         ledger = await feed.item_ledger(
-            request.app[POOL], item_id, request.query.get("operator") or None
+            request.app[POOL], item_id, query_value(request, "operator")
         )
     except feed.ItemAmbiguous as ambiguous:
         raise ambiguous_item(ambiguous.operators, "with ?operator=") from None

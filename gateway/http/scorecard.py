@@ -3,7 +3,6 @@ operator's own): the data-quality scorecard over a period."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +10,7 @@ from aiohttp import web
 from gateway import rollups, scorecard
 from gateway.codes import MessageCode
 from gateway.http.auth import authenticate
+from gateway.http.params import query
 from gateway.http.responses import ApiError, json_response
 from gateway.http.state import POOL, SETTINGS
 from gateway.keys import Scope
@@ -19,11 +19,7 @@ from gateway.scorecard import OperatorUnknown, Period
 routes = web.RouteTableDef()
 
 
-def _period(request: web.Request, allowed: Collection[str]) -> Period:
-    unknown = sorted(set(request.query) - set(allowed))
-    if unknown:
-        raise ApiError(400, MessageCode.BAD_REQUEST, f"unknown parameter {unknown[0]}",
-                       {"parameter": unknown[0]})
+def _period(request: web.Request) -> Period:
     try:
         return Period.parse(
             request.query.get("since"), request.query.get("until"), rollups.today()
@@ -43,16 +39,18 @@ async def _cards(request: web.Request, period: Period, operator: str | None) -> 
 
 
 @routes.get("/v1/admin/scorecard")
+@query("operator", "since", "until")
 async def admin_scorecard(request: web.Request) -> web.Response:
     await authenticate(request, Scope.ADMIN)
-    period = _period(request, ("operator", "since", "until"))
+    period = _period(request)
     cards = await _cards(request, period, request.query.get("operator") or None)
     return json_response({"period": period.to_dict(), "scorecards": cards})
 
 
 @routes.get("/v1/scorecard")
+@query("since", "until")
 async def own_scorecard(request: web.Request) -> web.Response:
     principal = await authenticate(request, Scope.OPERATOR)
-    period = _period(request, ("since", "until"))
+    period = _period(request)
     [card] = await _cards(request, period, principal.subject)
     return json_response(card)

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from adapters.registry import Registry
 from gateway.config import Settings
-from gateway.delivery.deadletters import ReplayBudget
+from gateway.delivery.pacing import RowBudget
 from gateway.feed import FeedSignal
 from gateway.keys import KeyCache, Principal
 from gateway.notify import Listener
@@ -20,5 +20,5 @@ REGISTRY = web.AppKey("registry", Registry)
 LISTENER = web.AppKey("listener", Listener)
 FEED = web.AppKey("feed", FeedSignal)
 OUTCOMES = web.AppKey("outcomes", FeedSignal)
-REPLAY_BUDGET = web.AppKey("replay_budget", ReplayBudget)
+REPLAY_BUDGET = web.AppKey("replay_budget", RowBudget)
 PRINCIPAL = web.RequestKey("principal", Principal)

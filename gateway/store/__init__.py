@@ -16,6 +16,7 @@ __all__ = [
     "Q",
     "StorageBusy",
     "StorageUnavailable",
+    "WriteConflict",
     "WritesRefused",
     "create_pool",
     "in_transaction",
@@ -39,9 +40,16 @@ StorageUnavailable = (
 # transaction wrote nothing, so resending later is safe: a 503, never a 500.
 WritesRefused = (asyncpg.ReadOnlySQLTransactionError, asyncpg.InsufficientResourcesError)
 
+
+class WriteConflict(Exception):
+    """A statement lost a race for a unique key to a transaction that committed while it
+    waited (e.g. a row going back to a queue that ingest just gave a newer pending row):
+    nothing was written, and run again it sees the winner's row."""
+
+
 # A transaction that lost to a concurrent one: nothing was written, and running it again
 # from the start is safe. Still failing after a few tries, it is a 503, never a 500.
-StorageBusy = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+StorageBusy = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, WriteConflict)
 
 TRANSACTION_TRIES = 4
 

@@ -15,6 +15,7 @@ from functools import cache, wraps
 from importlib.resources import files
 from typing import Any
 
+import asyncpg
 import jinja2
 import orjson
 from aiohttp import web
@@ -24,9 +25,11 @@ from gateway.delivery import deadletters
 from gateway.delivery.deadletters import Filters
 from gateway.http.console import charts, sessions
 from gateway.http.console.sessions import Session
+from gateway.http.params import query
 from gateway.http.state import POOL, REPLAY_BUDGET, SETTINGS
 from gateway.keys import Scope
 from gateway.scorecard import BY_NAME, Period
+from gateway.store import in_transaction
 
 routes = web.RouteTableDef()
 
@@ -200,6 +203,7 @@ async def overview_page(request: web.Request, session: Session) -> web.StreamRes
 
 
 @routes.get("/console/rejections")
+@query("hours", "operator")
 @page
 async def rejections_page(request: web.Request, session: Session) -> web.StreamResponse:
     hours = _choice(request, "hours", REJECTION_HOURS, 24)
@@ -215,6 +219,7 @@ async def rejections_page(request: web.Request, session: Session) -> web.StreamR
 
 
 @routes.get("/console/scorecard")
+@query("operator", "since", "until")
 @page
 async def scorecard_page(request: web.Request, session: Session) -> web.StreamResponse:
     operator = request.query.get("operator") or None
@@ -245,6 +250,7 @@ async def scorecard_page(request: web.Request, session: Session) -> web.StreamRe
 
 
 @routes.get("/console/deadletters")
+@query(*FILTERS)
 @page
 async def deadletters_page(request: web.Request, session: Session) -> web.StreamResponse:
     return await _deadletters(request, session, {k: request.query.get(k, "") for k in FILTERS})
@@ -284,14 +290,17 @@ async def replay(request: web.Request, session: Session) -> web.StreamResponse:
         wait = math.ceil(budget.wait_s())
         return await _deadletters(request, session, values, status=429,
                                   notice=f"Replay budget spent; try again in {wait} s.")
-    pool = request.app[POOL]
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> deadletters.Replayed:
         result = await deadletters.replay(conn, filters, allowed)
         await audit.record(
             conn, _actor(request, session.key_id), "deadletters.replay", filters.target,
             {"via": "console", "filters": {k: v for k, v in values.items() if v},
              "replayed": result.replayed, "superseded": result.superseded},
         )
+        return result
+
+    # Run again when it loses a race with an ingest of the same item (WriteConflict).
+    result = await in_transaction(request.app[POOL], work)
     budget.spend(result.rows)
     notice = (f"Replayed {result.replayed} dead letters; {result.superseded} superseded "
               "(a newer revision of the item exists for the target).")
@@ -299,6 +308,7 @@ async def replay(request: web.Request, session: Session) -> web.StreamResponse:
 
 
 @routes.get("/console/items")
+@query("item_id", "operator")
 @page
 async def items_page(request: web.Request, session: Session) -> web.StreamResponse:
     item_id = request.query.get("item_id", "").strip().upper()

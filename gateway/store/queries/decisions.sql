@@ -2,11 +2,14 @@
 
 -- name: decision_targets
 -- The item a decision names, with its latest revision; $2 NULL means any operator (the
--- caller refuses an id that two operators use).
+-- caller refuses an id that two operators use). FOR SHARE waits for an ingest that is
+-- committing a new revision of the item (it holds the row FOR UPDATE), then reads the
+-- revision it committed: ``superseded`` is decided against the latest revision.
 SELECT operator, revision, record_id
 FROM items
 WHERE item_id = $1 AND ($2::text IS NULL OR operator = $2) AND revision > 0
-ORDER BY operator;
+ORDER BY operator
+FOR SHARE;
 
 -- name: revision_record
 SELECT record_id FROM records WHERE operator = $1 AND item_id = $2 AND revision = $3;
