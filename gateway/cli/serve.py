@@ -8,16 +8,21 @@ import errno
 import socket
 
 import asyncpg
-from aiohttp import web
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from gateway import config
 from gateway.cli import database
 from gateway.embedded import database_url, remember
+from gateway.http import server
 from gateway.http.app import create_app
 from gateway.logging import configure, get_logger
+from gateway.store import StorageUnavailable
 from gateway.store.migrate import migrate
 
 log = get_logger(__name__)
+
+DATABASE_WAIT_S = 30.0
+"""How long serve and migrate wait for the database to accept connections at start."""
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -29,7 +34,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 async def _migrate(url: str) -> list[str]:
-    conn = await asyncpg.connect(url)
+    """Apply the migrations, waiting a while for a database that is not up yet (one
+    started beside the gateway, or restarting) rather than failing at once."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(DATABASE_WAIT_S),
+        wait=wait_fixed(1),
+        retry=retry_if_exception_type(StorageUnavailable),
+        before_sleep=lambda state: log.warning(
+            "waiting_for_database", error=type(state.outcome.exception()).__name__
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            conn = await asyncpg.connect(url)
     try:
         return [f"{m.version:04d}_{m.name}" for m in await migrate(conn)]
     finally:
@@ -81,15 +98,9 @@ def run_serve(args: argparse.Namespace) -> int:
             migrations_applied=applied,
             targets=[t.name for t in settings.targets],
         )
-        # run_app finishes in-flight requests on SIGINT/SIGTERM before returning; the
-        # embedded server is stopped when the with-block exits.
-        web.run_app(
-            create_app(settings, url),
-            sock=sock,
-            shutdown_timeout=30,
-            access_log=None,
-            print=None,
-        )
+        # Until SIGINT/SIGTERM, then a graceful stop within shutdown_timeout_s (see
+        # gateway/http/server.py); the embedded server stops when the with-block exits.
+        asyncio.run(server.serve(create_app(settings, url), sock=sock))
         log.info("stopped")
     return 0
 

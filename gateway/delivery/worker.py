@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import random
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -24,7 +25,7 @@ from gateway.config import Target
 from gateway.delivery import outbox
 from gateway.delivery.channel import Channel, Payload
 from gateway.delivery.circuit import Circuit, CircuitState, Permit
-from gateway.delivery.outbox import Batch, State
+from gateway.delivery.outbox import Batch, Settlement, State
 from gateway.delivery.policy import Attempt, Code, parse_retry_after, plan
 from gateway.delivery.records import RecordsChannel
 from gateway.logging import get_logger
@@ -86,6 +87,8 @@ class EndpointWorker:
         self._stopping = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._unsettled: dict[uuid.UUID, Batch] = {}
+        """Batches claimed and not yet settled, by lease: what a stop hands back."""
 
     async def start(self) -> None:
         name = self.endpoint.name
@@ -104,8 +107,9 @@ class EndpointWorker:
         log.info("delivery_started", target=name, concurrency=self.endpoint.concurrency)
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Let in-flight POSTs finish (up to ``grace_s``), then cancel: a batch cut off
-        stays leased until the lease expires and another worker takes it."""
+        """Let in-flight POSTs finish (up to ``grace_s``), then cancel them and hand their
+        batches back to the queue, due now, so that another process sends them at once
+        instead of waiting for the lease to expire."""
         self._stopping.set()
         grace = self.endpoint.timeout_s * POST_TRIES + 1 if grace_s is None else grace_s
         if self._tasks:
@@ -113,9 +117,27 @@ class EndpointWorker:
             for task in late:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._release_unsettled()
         if self._session:
             await self._session.close()
         log.info("delivery_stopped", target=self.endpoint.name)
+
+    async def _release_unsettled(self) -> None:
+        """Back to the queue: same batch (the receiver may have taken it, so the retry
+        keeps its Idempotency-Key), due now, the cut-off attempt not counted."""
+        for batch in list(self._unsettled.values()):
+            back = [
+                Settlement(row.id, State.PENDING, batch.batch_id, refund=1) for row in batch.rows
+            ]
+            try:
+                released = await outbox.settle(self.pool, batch, back)
+            except (*StorageUnavailable, asyncpg.PostgresError) as exc:
+                log.warning("delivery_release_failed", target=self.endpoint.name,
+                            error=type(exc).__name__, batch_id=str(batch.batch_id))
+                continue
+            log.info("delivery_released", target=self.endpoint.name, rows=len(released),
+                     batch_id=str(batch.batch_id))
+        self._unsettled.clear()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -132,7 +154,9 @@ class EndpointWorker:
                 limit = 1 if permit is Permit.PROBE else self.endpoint.batch_size
                 batch = await outbox.claim(self.pool, self.endpoint.name, limit, self.lease)
                 if batch is not None:
+                    self._unsettled[batch.lease_id] = batch
                     ok = await self._deliver(batch)
+                    del self._unsettled[batch.lease_id]
             except (*StorageUnavailable, asyncpg.PostgresError) as exc:
                 log.warning("delivery_storage_error", target=self.endpoint.name,
                             error=type(exc).__name__)
