@@ -85,6 +85,27 @@ class Limits:
     """Most items in one message."""
 
 
+def _state_days(value: int) -> str | None:
+    return None if value == 0 or value >= 365 else "is 0 (forever) or at least 365"
+
+
+@dataclass(slots=True)
+class Retention:
+    """Days each kind of data is kept (0: forever); what each removes and keeps is in
+    gateway/retention.py. ``serve`` purges every ``every_s`` seconds (0: never)."""
+
+    raw_days: int = checked(30, low=0)
+    personal_days: int = checked(90, low=0)
+    delivered_days: int = checked(7, low=0)
+    dead_letter_days: int = checked(30, low=0)
+    feed_days: int = checked(180, low=0)
+    state_days: int = checked(400, check=_state_days)
+    """Items' revision state and archived message rows: 0, or at least 365 (an S10 id
+    is not reused within 12 months, so a resend must not restart at revision 1)."""
+    every_s: float = checked(3600.0, low=0)
+    batch_size: int = checked(5000, low=1)
+
+
 @dataclass(slots=True)
 class Retry:
     max_attempts: int = checked(12, low=1)
@@ -214,10 +235,14 @@ class Settings:
     """How often operator profiles are re-read for callback URL changes."""
     metrics_auth: bool = False
     """``/metrics`` needs an admin or monitoring key (its labels name operators)."""
+    shutdown_timeout_s: float = checked(30.0, low=0)
+    """On SIGTERM or Ctrl-C: how long in-flight requests and target POSTs may take to
+    finish; target batches still unanswered then go back to the queue."""
     limits: Limits = field(default_factory=Limits)
     scorecard: Scorecard = field(default_factory=Scorecard)
     console: Console = field(default_factory=Console)
     targets: list[Target] = field(default_factory=list)
+    retention: Retention = field(default_factory=Retention)
     given: frozenset[str] = field(default=frozenset(), metadata={"internal": True})
     """Top-level settings the file or the environment gave (the rest are defaults)."""
 

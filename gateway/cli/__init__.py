@@ -17,11 +17,13 @@ from typing import NoReturn
 
 from gateway.cli import (
     adapters,
+    backup,
     bench,
     deadletters,
     demo,
     keys,
     operators,
+    purge,
     receiver,
     scorecard,
     serve,
@@ -40,11 +42,13 @@ COMMAND_GROUPS = (
     translate,
     adapters,
     deadletters,
+    purge,
     targets,
     receiver,
     bench,
     demo,
     scorecard,
+    backup,
 )
 
 

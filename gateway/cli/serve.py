@@ -9,19 +9,21 @@ import os
 import socket
 
 import asyncpg
-from aiohttp import web
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from gateway import config
 from gateway.cli import database, workers
 from gateway.embedded import database_url, remember
+from gateway.http import server
 from gateway.http.app import create_app
 from gateway.logging import configure, get_logger
+from gateway.store import StorageUnavailable
 from gateway.store.migrate import migrate
 
 log = get_logger(__name__)
 
-SHUTDOWN_TIMEOUT_S = 30.0
-"""How long a stopping server waits for in-flight requests."""
+DATABASE_WAIT_S = 30.0
+"""How long serve and migrate wait for the database to accept connections at start."""
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -37,7 +39,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 async def _migrate(url: str) -> list[str]:
-    conn = await asyncpg.connect(url)
+    """Apply the migrations, waiting a while for a database that is not up yet (one
+    started beside the gateway, or restarting) rather than failing at once."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(DATABASE_WAIT_S),
+        wait=wait_fixed(1),
+        retry=retry_if_exception_type(StorageUnavailable),
+        before_sleep=lambda state: log.warning(
+            "waiting_for_database", error=type(state.outcome.exception()).__name__
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            conn = await asyncpg.connect(url)
     try:
         return [f"{m.version:04d}_{m.name}" for m in await migrate(conn)]
     finally:
@@ -94,34 +108,23 @@ def run_serve(args: argparse.Namespace) -> int:
             workers=settings.workers,
         )
         if settings.workers > 1:
-            workers.Supervisor(settings, url, args.config, SHUTDOWN_TIMEOUT_S).run(sock)
+            workers.Supervisor(settings, url, args.config).run(sock)
         else:
-            # run_app finishes in-flight requests on SIGINT/SIGTERM before returning; the
-            # embedded server is stopped when the with-block exits.
-            web.run_app(
-                create_app(settings, url),
-                sock=sock,
-                shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-                access_log=None,
-                print=None,
-            )
+            # Until SIGINT/SIGTERM, then a graceful stop within shutdown_timeout_s (see
+            # gateway/http/server.py); the embedded server stops when the with-block exits.
+            asyncio.run(server.serve(create_app(settings, url), sock=sock))
         log.info("stopped")
     return 0
 
 
 def _serve_worker(settings: config.Settings, fd: int) -> int:
-    """One of ``serve --workers``: the parent migrated; accept on its socket."""
+    """One of ``serve --workers``: the parent migrated; accept on its socket and stop
+    gracefully as a single serve does."""
     assert settings.database_url, "the parent passes its database"
     app = create_app(settings, settings.database_url)
     app.cleanup_ctx.append(workers.watch_parent)
     log.info("worker_serving", pid=os.getpid())
-    web.run_app(
-        app,
-        sock=socket.socket(fileno=fd),
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-        access_log=None,
-        print=None,
-    )
+    asyncio.run(server.serve(app, sock=socket.socket(fileno=fd)))
     log.info("worker_stopped", pid=os.getpid())
     return 0
 

@@ -71,15 +71,11 @@ class _Worker:
 class Supervisor:
     """Runs ``settings.workers`` worker processes until told to stop."""
 
-    def __init__(
-        self, settings: Settings, database_url: str, config: Path | None,
-        shutdown_timeout_s: float,
-    ) -> None:
+    def __init__(self, settings: Settings, database_url: str, config: Path | None) -> None:
         self.settings = settings
         self.database_url = database_url
         self.count = settings.workers
         self.config = config
-        self.shutdown_timeout_s = shutdown_timeout_s
         self._stopping = False
         self._delay = RESTART_DELAY_S[0]
 
@@ -148,7 +144,7 @@ class Supervisor:
         for worker in workers:
             if worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.shutdown_timeout_s + STOP_GRACE_S
+        deadline = time.monotonic() + self.settings.shutdown_timeout_s + STOP_GRACE_S
         for worker in workers:
             try:
                 worker.process.wait(max(deadline - time.monotonic(), 0.1))

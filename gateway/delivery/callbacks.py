@@ -83,13 +83,14 @@ class Callbacks:
         await self.refresh()
         self._task = asyncio.create_task(self._follow(), name="callbacks")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop following profiles, then every worker (see ``EndpointWorker.stop``)."""
         self._stopping.set()
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await asyncio.gather(*(worker.stop() for _, worker in self._workers.values()))
+        await asyncio.gather(*(worker.stop(grace_s) for _, worker in self._workers.values()))
         self._workers.clear()
 
     async def refresh(self) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import random
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -22,7 +23,7 @@ from gateway.config import Target
 from gateway.delivery import outbox
 from gateway.delivery.circuit import Circuit, CircuitState, Permit
 from gateway.delivery.jetstream import JetStreamSender
-from gateway.delivery.outbox import Batch, State
+from gateway.delivery.outbox import Batch, Settlement, State
 from gateway.delivery.policy import Code, plan
 from gateway.delivery.records import RecordsChannel
 from gateway.delivery.sender import Sender
@@ -73,6 +74,8 @@ class EndpointWorker:
         self._rng = rng or random.Random()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._unsettled: dict[uuid.UUID, Batch] = {}
+        """Batches claimed and not yet settled, by lease: what a stop hands back."""
 
     async def start(self) -> None:
         name = self.endpoint.name
@@ -86,8 +89,9 @@ class EndpointWorker:
         log.info("delivery_started", target=name, concurrency=self.endpoint.concurrency)
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Let in-flight sends finish (up to ``grace_s``), then cancel: a batch cut off
-        stays leased until the lease expires and another worker takes it."""
+        """Let in-flight sends finish (up to ``grace_s``), then cancel them and hand their
+        batches back to the queue, due now, so that another process sends them at once
+        instead of waiting for the lease to expire."""
         self._stopping.set()
         grace = self.sender.send_s + 1 if grace_s is None else grace_s
         if self._tasks:
@@ -95,8 +99,26 @@ class EndpointWorker:
             for task in late:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._release_unsettled()
         await self.sender.close()
         log.info("delivery_stopped", target=self.endpoint.name)
+
+    async def _release_unsettled(self) -> None:
+        """Back to the queue: same batch (the receiver may have taken it, so the retry
+        keeps its Idempotency-Key), due now, the cut-off attempt not counted."""
+        for batch in list(self._unsettled.values()):
+            back = [
+                Settlement(row.id, State.PENDING, batch.batch_id, refund=1) for row in batch.rows
+            ]
+            try:
+                released = await outbox.settle(self.pool, batch, back)
+            except (*StorageUnavailable, asyncpg.PostgresError) as exc:
+                log.warning("delivery_release_failed", target=self.endpoint.name,
+                            error=type(exc).__name__, batch_id=str(batch.batch_id))
+                continue
+            log.info("delivery_released", target=self.endpoint.name, rows=len(released),
+                     batch_id=str(batch.batch_id))
+        self._unsettled.clear()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -113,7 +135,9 @@ class EndpointWorker:
                 limit = 1 if permit is Permit.PROBE else self.endpoint.batch_size
                 batch = await outbox.claim(self.pool, self.endpoint.name, limit, self.lease)
                 if batch is not None:
+                    self._unsettled[batch.lease_id] = batch
                     ok = await self._deliver(batch)
+                    del self._unsettled[batch.lease_id]
             except (*StorageUnavailable, asyncpg.PostgresError) as exc:
                 log.warning("delivery_storage_error", target=self.endpoint.name,
                             error=type(exc).__name__)
