@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import string
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -112,6 +113,28 @@ class Retry:
     max_delay_s: float = checked(600.0, low=0)
 
 
+TARGET_KINDS = ("http", "nats")
+SUBJECT_FIELDS = frozenset({"operator", "destination"})
+"""What a NATS subject may name, filled in per record: ``aed.{destination}.{operator}``."""
+
+
+def _subject(template: str) -> str | None:
+    try:
+        named = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        return f"is not a subject template: {exc}"
+    unknown = named - SUBJECT_FIELDS
+    if unknown or "" in named:
+        return "may name only {operator} and {destination}"
+    return None
+
+
+def _stream(value: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        return "is letters, digits, '_' or '-' (at most 64): a JetStream stream name"
+    return None
+
+
 @dataclass(slots=True)
 class Target:
     """A system the gateway pushes to: a targeting system from the settings, or an
@@ -135,6 +158,20 @@ class Target:
     """Consecutive transient failures that open the circuit breaker."""
     circuit_cooldown_s: float = checked(30.0, low=0)
     """How long an open breaker waits before probing with one record."""
+    gzip: bool = False
+    """Send each batch gzip-compressed (``Content-Encoding: gzip``): a tenth of the bytes
+    on the wire, for a few milliseconds of CPU per batch."""
+    kind: str = checked("http", check=_one_of(*TARGET_KINDS))
+    """``http`` (POST batches to ``url``) or ``nats`` (JetStream: ``url`` is
+    ``nats://host:port``, each record published to ``subject`` in ``stream``)."""
+    subject: str | None = checked(None, check=_subject)
+    """NATS subject; may name ``{operator}`` and ``{destination}``."""
+    stream: str | None = checked(None, check=_stream)
+    """JetStream stream the subject belongs to; created when it does not exist."""
+
+    def __post_init__(self) -> None:
+        if self.kind == "nats" and not (self.subject and self.stream):
+            raise ConfigError(f"target {self.name}: a nats target needs a subject and a stream")
 
     def receives(self, operator: str, destination_country: str | None) -> bool:
         """Routing: a target gets what its routes list, everything when they list nothing."""
@@ -191,6 +228,9 @@ class Settings:
     """``json``, ``console``, or ``auto`` (console on a terminal, JSON otherwise)."""
     log_level: str = checked("info", check=_one_of("debug", "info", "warning", "error"))
     pool_max_size: int = checked(10, low=1)
+    workers: int = checked(1, low=1)
+    """Processes serving the port (``aedgw serve --workers``); per-process limits are
+    divided by it."""
     callbacks_refresh_s: float = checked(30.0, low=0.1)
     """How often operator profiles are re-read for callback URL changes."""
     metrics_auth: bool = False

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import os
 import socket
 
 import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from gateway import config
-from gateway.cli import database
+from gateway.cli import database, workers
 from gateway.embedded import database_url, remember
 from gateway.http import server
 from gateway.http.app import create_app
@@ -28,6 +29,10 @@ DATABASE_WAIT_S = 30.0
 def register(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="run the gateway (embedded PostgreSQL by default)")
     serve.add_argument("--listen", help="host:port (default 127.0.0.1:8080)")
+    serve.add_argument(
+        "--workers", help="processes serving the port: a number, or auto (the CPU count)"
+    )
+    serve.add_argument(workers.SOCKET_ARG, type=int, help=argparse.SUPPRESS)
     serve.set_defaults(run=run_serve)
     mig = commands.add_parser("migrate", help="apply database migrations and exit")
     mig.set_defaults(run=run_migrate)
@@ -82,7 +87,10 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.listen:
         settings.listen = args.listen
         config.check_listen(settings.listen, "--listen")
+    settings.workers = workers.worker_count(args.workers, settings.workers)
     configure(settings.log_format, settings.log_level)
+    if args.worker_socket is not None:
+        return _serve_worker(settings, args.worker_socket)
     sock = listening_socket(settings)
     with sock, database_url(settings) as url:
         applied = asyncio.run(_migrate(url))
@@ -97,11 +105,27 @@ def run_serve(args: argparse.Namespace) -> int:
             database="external" if settings.database_url else str(settings.embedded_dir),
             migrations_applied=applied,
             targets=[t.name for t in settings.targets],
+            workers=settings.workers,
         )
-        # Until SIGINT/SIGTERM, then a graceful stop within shutdown_timeout_s (see
-        # gateway/http/server.py); the embedded server stops when the with-block exits.
-        asyncio.run(server.serve(create_app(settings, url), sock=sock))
+        if settings.workers > 1:
+            workers.Supervisor(settings, url, args.config).run(sock)
+        else:
+            # Until SIGINT/SIGTERM, then a graceful stop within shutdown_timeout_s (see
+            # gateway/http/server.py); the embedded server stops when the with-block exits.
+            asyncio.run(server.serve(create_app(settings, url), sock=sock))
         log.info("stopped")
+    return 0
+
+
+def _serve_worker(settings: config.Settings, fd: int) -> int:
+    """One of ``serve --workers``: the parent migrated; accept on its socket and stop
+    gracefully as a single serve does."""
+    assert settings.database_url, "the parent passes its database"
+    app = create_app(settings, settings.database_url)
+    app.cleanup_ctx.append(workers.watch_parent)
+    log.info("worker_serving", pid=os.getpid())
+    asyncio.run(server.serve(app, sock=socket.socket(fileno=fd)))
+    log.info("worker_stopped", pid=os.getpid())
     return 0
 
 

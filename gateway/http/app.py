@@ -52,7 +52,7 @@ from gateway.http.state import (
 )
 from gateway.keys import NOTIFY_CHANNEL, KeyCache, Scope
 from gateway.logging import get_logger
-from gateway.metrics import HTTP_SECONDS, sample_pool
+from gateway.metrics import HTTP_SECONDS, exposition_registry, sample_pool
 from gateway.notify import Listener
 from gateway.store import create_pool
 from gateway.store.health import Database, probe, refusal
@@ -213,7 +213,7 @@ async def _rollups(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-_PROMETHEUS = make_aiohttp_handler()
+_PROMETHEUS = make_aiohttp_handler(exposition_registry())
 
 
 @query("name[]")
