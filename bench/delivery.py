@@ -1,12 +1,14 @@
-"""Delivery throughput: records/s pushed from the outbox to the fake receiver.
+"""Delivery throughput: records/s pushed from the outbox to a receiver in its own process.
 
-    .venv/bin/python bench/delivery.py --records 20000 --batch-size 500 --concurrency 2
+    .venv/bin/python bench/delivery.py --records 200000 --batch-size 500 --concurrency 2
 
 Ingests ``--records`` items through the gateway (a target routed but not pushed from
-that process), then starts outbox workers and times until every row is delivered. The
-receiver runs in its own process (``aedgw receiver``) so that it does not share the
-workers' core; PostgreSQL is embedded in a temporary directory unless
-AEDGW_DATABASE_URL is set.
+that process), then starts one process's outbox workers and times until every row is
+delivered to ``aedgw receiver --ids-only`` (which keeps only the (record_id, revision)
+pairs and counts duplicates). Besides records/s it prints the CPU time each party spent
+per record (the gateway's workers, the receiver, and PostgreSQL when it is the embedded
+server this script starts): figures that hold on a busy machine, where records/s do
+not. AEDGW_DATABASE_URL set: that server instead (its CPU is not measured).
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import argparse
 import asyncio
 import contextlib
 import os
+import resource
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -44,15 +47,41 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def receiver_process(port: int, fail_rate: float) -> Iterator[str]:
+def receiver_process(port: int, fail_rate: float) -> Iterator[tuple[str, int]]:
     command = [sys.executable, "-m", "gateway", "receiver", "--port", str(port),
-               "--fail-rate", str(fail_rate)]
+               "--fail-rate", str(fail_rate), "--ids-only"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{port}/", process.pid
     finally:
         process.terminate()
         process.wait(10)
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_s(pg_dir: Path) -> float:
+    """CPU seconds of an embedded PostgreSQL: the postmaster and its children."""
+    postmaster = int((pg_dir / "postmaster.pid").read_text().split()[0])
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(postmaster):
+                    children.append(int(entry.name))
+    return cpu_s(postmaster) + sum(cpu_s(pid) for pid in children)
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def wait_up(url: str) -> None:
@@ -89,14 +118,19 @@ async def ingest(url: str, target: Target, records: int) -> None:
     await runner.cleanup()
 
 
-async def measure(url: str, args: argparse.Namespace, receiver: str) -> dict[str, float]:
-    routed = Target(name="bench", url=receiver, concurrency=0)
+async def measure(
+    url: str, args: argparse.Namespace, receiver: tuple[str, int],
+    database_cpu: Callable[[], float],
+) -> dict[str, float]:
+    receiver_url, receiver_pid = receiver
+    routed = Target(name="bench", url=receiver_url, concurrency=0)
     await ingest(url, routed, args.records)
-    await wait_up(receiver)
+    await wait_up(receiver_url)
     pool = await migrated_pool(url, max_size=args.concurrency + 4)
-    pushing = Target(name="bench", url=receiver, batch_size=args.batch_size,
-                     concurrency=args.concurrency)
+    pushing = Target(name="bench", url=receiver_url, batch_size=args.batch_size,
+                     concurrency=args.concurrency, gzip=args.gzip)
     delivery = Delivery.for_targets(pool, [pushing], poll_s=0.05)
+    before = (own_cpu_s(), cpu_s(receiver_pid), database_cpu())
     started = time.perf_counter()
     await delivery.start()
     while await pool.fetchval(
@@ -104,17 +138,25 @@ async def measure(url: str, args: argparse.Namespace, receiver: str) -> dict[str
     ):
         await asyncio.sleep(0.05)
     seconds = time.perf_counter() - started
+    gateway, receiver_cpu, database = (
+        b - a for a, b in zip(before, (own_cpu_s(), cpu_s(receiver_pid), database_cpu()),
+                              strict=True)
+    )
     await delivery.stop()
     await pool.close()
     async with (
         aiohttp.ClientSession() as session,
-        session.get(receiver + "received?records=false") as response,
+        session.get(receiver_url + "received?records=false") as response,
     ):
         received = await response.json()
+    per_record = 1e6 / args.records
     return {"records": args.records, "seconds": round(seconds, 2),
             "records_per_s": round(args.records / seconds),
             "received_unique": received["unique"], "duplicates": received["duplicates"],
-            "requests": sum(received["requests"].values())}
+            "requests": sum(received["requests"].values()),
+            "cpu_us_per_record": {"gateway": round(gateway * per_record),
+                                  "receiver": round(receiver_cpu * per_record),
+                                  "postgres": round(database * per_record)}}
 
 
 def main() -> None:
@@ -123,14 +165,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--fail-rate", type=float, default=0.0)
+    parser.add_argument("--gzip", action="store_true", help="gzip every batch")
     args = parser.parse_args()
     with receiver_process(free_port(), args.fail_rate) as receiver:
         if url := os.environ.get("AEDGW_DATABASE_URL"):
-            result = asyncio.run(measure(url, args, receiver))
+            result = asyncio.run(measure(url, args, receiver, lambda: 0.0))
         else:
             with (tempfile.TemporaryDirectory(prefix="aedgw-bench-") as tmp,
                   embedded_server(Path(tmp) / "pg") as url):
-                result = asyncio.run(measure(url, args, receiver))
+                pg_dir = Path(tmp) / "pg"
+                result = asyncio.run(
+                    measure(url, args, receiver, lambda: server_cpu_s(pg_dir))
+                )
     print(result)
 
 

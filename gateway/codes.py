@@ -109,7 +109,8 @@ DESCRIPTIONS: dict[str, str] = {
     "field that is malformed or out of range (400, details name it)",
     MessageCode.NOT_ACCEPTABLE: "the Accept header names no form this resource has (406)",
     MessageCode.AMBIGUOUS_ITEM: "several operators use this item id; add ?operator= (409)",
-    MessageCode.CURSOR_PURGED: "records after this cursor were purged; restart without one (410)",
+    MessageCode.CURSOR_PURGED: "entries after this cursor were purged, or lost in a restore "
+    "from backup; restart without one (410)",
     MessageCode.RATE_LIMITED: "too many requests; retry after Retry-After seconds (429)",
     MessageCode.REQUEST_TIMEOUT: "the body arrived too slowly (limits.min_upload_bytes_per_s) "
     "or took too long (limits.body_timeout_s) (408)",
@@ -117,8 +118,8 @@ DESCRIPTIONS: dict[str, str] = {
     "certificates (mutual TLS), or the one presented is not its own (403)",
     MessageCode.METHOD_NOT_ALLOWED: "the resource has no such method; Allow lists those it "
     "has (405)",
-    MessageCode.STORAGE_UNAVAILABLE: "the database is unreachable or busy; resend after "
-    "Retry-After seconds (503)",
+    MessageCode.STORAGE_UNAVAILABLE: "the database is unreachable, busy, read-only or full "
+    "(details.database); nothing was stored; resend after Retry-After seconds (503)",
     MessageCode.OVERLOADED: "the gateway holds too much request data or too many connections "
     "now; resend after Retry-After seconds (503)",
     MessageCode.INTERNAL: "a bug in the gateway, never the client's input (500)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import string
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -108,11 +109,54 @@ class Tls:
     client_ca: Path | None = None
 
 
+def _state_days(value: int) -> str | None:
+    return None if value == 0 or value >= 365 else "is 0 (forever) or at least 365"
+
+
+@dataclass(slots=True)
+class Retention:
+    """Days each kind of data is kept (0: forever); what each removes and keeps is in
+    gateway/retention.py. ``serve`` purges every ``every_s`` seconds (0: never)."""
+
+    raw_days: int = checked(30, low=0)
+    personal_days: int = checked(90, low=0)
+    delivered_days: int = checked(7, low=0)
+    dead_letter_days: int = checked(30, low=0)
+    feed_days: int = checked(180, low=0)
+    state_days: int = checked(400, check=_state_days)
+    """Items' revision state and archived message rows: 0, or at least 365 (an S10 id
+    is not reused within 12 months, so a resend must not restart at revision 1)."""
+    every_s: float = checked(3600.0, low=0)
+    batch_size: int = checked(5000, low=1)
+
+
 @dataclass(slots=True)
 class Retry:
     max_attempts: int = checked(12, low=1)
     base_delay_s: float = checked(1.0, low=0)
     max_delay_s: float = checked(600.0, low=0)
+
+
+TARGET_KINDS = ("http", "nats")
+SUBJECT_FIELDS = frozenset({"operator", "destination"})
+"""What a NATS subject may name, filled in per record: ``aed.{destination}.{operator}``."""
+
+
+def _subject(template: str) -> str | None:
+    try:
+        named = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        return f"is not a subject template: {exc}"
+    unknown = named - SUBJECT_FIELDS
+    if unknown or "" in named:
+        return "may name only {operator} and {destination}"
+    return None
+
+
+def _stream(value: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        return "is letters, digits, '_' or '-' (at most 64): a JetStream stream name"
+    return None
 
 
 @dataclass(slots=True)
@@ -138,6 +182,20 @@ class Target:
     """Consecutive transient failures that open the circuit breaker."""
     circuit_cooldown_s: float = checked(30.0, low=0)
     """How long an open breaker waits before probing with one record."""
+    gzip: bool = False
+    """Send each batch gzip-compressed (``Content-Encoding: gzip``): a tenth of the bytes
+    on the wire, for a few milliseconds of CPU per batch."""
+    kind: str = checked("http", check=_one_of(*TARGET_KINDS))
+    """``http`` (POST batches to ``url``) or ``nats`` (JetStream: ``url`` is
+    ``nats://host:port``, each record published to ``subject`` in ``stream``)."""
+    subject: str | None = checked(None, check=_subject)
+    """NATS subject; may name ``{operator}`` and ``{destination}``."""
+    stream: str | None = checked(None, check=_stream)
+    """JetStream stream the subject belongs to; created when it does not exist."""
+
+    def __post_init__(self) -> None:
+        if self.kind == "nats" and not (self.subject and self.stream):
+            raise ConfigError(f"target {self.name}: a nats target needs a subject and a stream")
 
     def receives(self, operator: str, destination_country: str | None) -> bool:
         """Routing: a target gets what its routes list, everything when they list nothing."""
@@ -194,16 +252,21 @@ class Settings:
     """``json``, ``console``, or ``auto`` (console on a terminal, JSON otherwise)."""
     log_level: str = checked("info", check=_one_of("debug", "info", "warning", "error"))
     pool_max_size: int = checked(10, low=1)
+    workers: int = checked(1, low=1)
+    """Processes serving the port (``aedgw serve --workers``); per-process limits are
+    divided by it."""
     callbacks_refresh_s: float = checked(30.0, low=0.1)
     """How often operator profiles are re-read for callback URL changes."""
     metrics_auth: bool = False
     """``/metrics`` needs an admin or monitoring key (its labels name operators)."""
+    shutdown_timeout_s: float = checked(30.0, low=0)
+    """On SIGTERM or Ctrl-C: how long in-flight requests and target POSTs may take to
+    finish; target batches still unanswered then go back to the queue."""
     limits: Limits = field(default_factory=Limits)
     scorecard: Scorecard = field(default_factory=Scorecard)
     console: Console = field(default_factory=Console)
     targets: list[Target] = field(default_factory=list)
-    workers: int = checked(1, low=1)
-    """Processes of ``aedgw serve --workers``; per-process limits are divided by it."""
+    retention: Retention = field(default_factory=Retention)
     tls: Tls = field(default_factory=Tls)
     key_expiry_warning_days: float = checked(14.0, low=0)
     """A key that stops working within this is logged as a warning every hour."""

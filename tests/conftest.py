@@ -93,6 +93,15 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A folder of the test's own outside pytest's basetemp, for what must outlive another
+    pytest session starting meanwhile (which prunes older basetemp folders): the data of
+    an embedded server a test runs, the logs of the processes it starts."""
+    with tempfile.TemporaryDirectory(prefix="aedgw-test-", ignore_cleanup_errors=True) as tmp:
+        yield Path(tmp)
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, log_format="json")
 

@@ -293,6 +293,16 @@ def test_characters_xml_cannot_carry_are_replaced() -> None:
     assert sender.findtext(f"{{{NAMESPACE}}}name") == "Jane\ufffdSmith"
 
 
+def test_markup_and_line_ends_in_values_come_back_as_sent() -> None:
+    """The XML is written as text: what a parser reads back is the value, unchanged."""
+    record = full_record()
+    name = 'A "quoted" & <odd> name\r\nline two\ttab'
+    record["sender"]["name"] = name
+    document = _xml(record)
+    XSD.validate(document)
+    assert document.findtext("c:Record/c:sender/c:name", namespaces={"c": NAMESPACE}) == name
+
+
 def _set(path: str, value: Any) -> Any:
     def mutate(record: dict[str, Any]) -> None:
         *parents, last = path.split(".")

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import timedelta
 
 import asyncpg
+import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
@@ -154,6 +155,18 @@ async def test_every_record_arrives_despite_5xx_timeouts_and_drops(
     assert gauge("aedgw_delivery_attempts_total", target=name, outcome="server_error") > 0
 
 
+async def test_a_gzip_target_gets_compressed_batches(
+    receiver, ingest, deliver, pool, name
+) -> None:
+    state, url = receiver
+    t = target(name, url, gzip=True)
+    records = await ingest(t, (alpha_message(n) for n in range(4)))
+    await deliver(t)
+    await until(all_delivered(pool, name, records))
+    assert len(state.records) == records
+    assert state.encodings["gzip"] >= 1 and set(state.encodings) == {"gzip"}
+
+
 @pytest.mark.parametrize("partial", [True, False], ids=["named", "bisected"])
 async def test_poison_record_is_dead_lettered_alone(
     receiver, ingest, deliver, pool, name, partial
@@ -226,7 +239,10 @@ async def test_restart_mid_delivery_loses_nothing(receiver, ingest, deliver, poo
         return (await states(pool, name)).get("in_flight", 0) >= 2
 
     await until(in_flight)
-    await first.stop(grace_s=0)  # a crash: the POSTs are cut off, nothing is settled
+    # A crash: the process and its connections are gone, so nothing is settled or handed
+    # back (a graceful stop would hand the batches back to the queue).
+    first.workers[0].pool.terminate()
+    await first.stop(grace_s=0)
     assert (await states(pool, name)).get("in_flight", 0) >= 2
     state.faults.update({"timeout_rate": 0.0})
     await deliver(t)
@@ -362,3 +378,16 @@ async def test_serve_pushes_to_configured_targets_and_exports_metrics(
                    "aedgw_delivery_attempts_total", "aedgw_circuit_state"):
         assert re.search(rf'^{metric}{{[^}}]*target="{name}"', metrics, re.MULTILINE), metric
     await client.close()  # stops the workers cleanly
+
+
+def test_a_receiver_keeping_pairs_reads_only_the_envelopes() -> None:
+    records = [{"record_id": f"r{n}", "canonical_version": "1", "revision": n % 3 + 1,
+                "item_id": f"I{n}", "sender": {"name": 'say "record_id"'}} for n in range(5)]
+    body = orjson.dumps({"records": records})
+    pairs = [{"record_id": r["record_id"], "revision": r["revision"]} for r in records]
+    assert Receiver(keep_records=False).read(body) == pairs, "the envelopes alone"
+    assert Receiver(keep_records=True).read(body) == records
+    shuffled = orjson.dumps({"records": [{"revision": 1, "record_id": "x"}, *records]})
+    assert Receiver(keep_records=False).read(shuffled)[0] == {"revision": 1, "record_id": "x"}, (
+        "a record whose envelope is elsewhere: the whole body is parsed"
+    )

@@ -93,6 +93,31 @@ def test_named_rejections_are_dead_and_the_rest_go_again_fresh() -> None:
     assert settled[0].batch_id is None and settled[0].refund == 1
 
 
+def test_a_stream_settles_each_row_on_its_own_ack() -> None:
+    """JetStream acks each message: acked rows are delivered, a record over the limit is
+    dead at once, and the rest go again under a new batch id after one delay."""
+    b = batch(1, 1, 1, 1)
+    attempt = Attempt(failure=Code.TIMEOUT, message="no ack", accepted=frozenset({1, 3}),
+                      rejected={4: "too big"}, rejected_code=Code.TOO_LARGE)
+    settled = plan(b, attempt, RETRY, random.Random(0))
+    assert [s.state for s in settled] == [
+        State.DELIVERED, State.PENDING, State.DELIVERED, State.DEAD]
+    assert settled[0].batch_id == b.batch_id
+    assert settled[1].batch_id not in (None, b.batch_id), "other content, another id"
+    assert settled[1].delay_s > 0 and settled[1].code == Code.TIMEOUT
+    assert (settled[3].code, settled[3].error) == (Code.TOO_LARGE, "too big")
+    assert attempt.transient
+
+
+def test_only_refusals_by_name_leave_the_others_delivered() -> None:
+    b = batch(1, 1)
+    attempt = Attempt(failure=Code.TOO_LARGE, accepted=frozenset({1}), rejected={2: "big"},
+                      rejected_code=Code.TOO_LARGE)
+    settled = plan(b, attempt, RETRY, random.Random(0))
+    assert [s.state for s in settled] == [State.DELIVERED, State.DEAD]
+    assert not attempt.transient, "a refused record says nothing of the endpoint's health"
+
+
 def test_an_unnamed_content_refusal_splits_the_batch() -> None:
     b = batch(1, 1, 1, 1, 1)
     settled = plan(b, Attempt(status=400), RETRY, random.Random(0))

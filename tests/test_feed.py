@@ -253,7 +253,9 @@ async def test_a_purged_cursor_is_410(client, add_operator, pool) -> None:
     _, rest = await read_feed(client, key, after=first["next"])
     second = await pool.fetchrow("SELECT xid, seq FROM records ORDER BY xid, seq OFFSET 1 LIMIT 1")
     await pool.execute(
-        "INSERT INTO feed_purged (xid, seq) VALUES ($1, $2)", second["xid"], second["seq"]
+        "INSERT INTO purge_marks (feed, xid, seq) VALUES ('records', $1, $2)",
+        second["xid"],
+        second["seq"],
     )
     status, body = await read_feed(client, key, after=first["next"])
     assert status == 410

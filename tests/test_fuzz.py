@@ -131,7 +131,7 @@ def auth_config(live: Live, folder: Path) -> Path:
         ("^/v1/(messages|items)", live.operator_key, False),
         ("^/v1/records$", live.targeting_key, True),
         ("^/v1/(records/|decisions)", live.targeting_key, False),
-        ("^/v1/admin/", live.admin_key, False),
+        ("^/v1/(admin/|consumers)", live.admin_key, False),
     ]
     lines = []
     for pattern, key, feed in operations:

@@ -6,21 +6,23 @@ overrides reaching a running gateway without a restart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import ssl
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, web
 
 from gateway import audit, config, operators
 from gateway.config import ConfigError, Limits, Settings
-from gateway.http import site
 from gateway.http.app import create_app
+from gateway.http.limits import listen
 from gateway.limits import OperatorLimiter, Refused, Share, UploadPace, check
 from tests.conftest import FIXTURES, bearer
 from tests.test_cli import aedgw
@@ -280,8 +282,7 @@ async def test_connections_over_the_cap_are_answered_503(
     database_url: str, add_operator
 ) -> None:
     settings = Settings(listen="127.0.0.1:0", log_format="json", limits=Limits(max_connections=2))
-    async with site.serving(create_app(settings, database_url), settings) as sockets:
-        port = sockets[0].getsockname()[1]
+    async with listening(create_app(settings, database_url)) as port:
         held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
         await asyncio.sleep(0.1)  # both accepted and counted
         reader, writer = await raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -302,3 +303,18 @@ async def test_connections_over_the_cap_are_answered_503(
             await asyncio.sleep(0.05)
         assert answer.startswith(b"HTTP/1.1 200"), answer
 
+
+@contextlib.asynccontextmanager
+async def listening(
+    app: web.Application, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[int]:
+    """``app`` served as ``aedgw serve`` serves it (capped, over TLS with ``ssl_context``)
+    on a free port of 127.0.0.1, for the ``with`` block; yields the port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    listener = await listen(runner, host="127.0.0.1", port=0, ssl_context=ssl_context)
+    try:
+        yield listener.sockets[0].getsockname()[1]
+    finally:
+        listener.close()
+        await runner.cleanup()

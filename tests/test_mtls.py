@@ -27,12 +27,13 @@ from cryptography.x509.oid import NameOID
 
 from gateway import audit, config, keys, operators
 from gateway.config import Settings, Tls
-from gateway.http import site
 from gateway.http.app import create_app
+from gateway.http.mtls import server_ssl_context
 from gateway.keys import Scope
 from gateway.operators import normalise_fingerprint
 from tests.conftest import bearer
 from tests.test_cli import aedgw
+from tests.test_limits import listening
 from tests.test_serve import free_port, wait_ready
 
 
@@ -144,8 +145,8 @@ async def https(database_url: str, pki: Pki) -> AsyncIterator[Get]:
     the status and error code (or raises the TLS error)."""
     settings = Settings(listen="127.0.0.1:0", log_format="json", tls=pki.tls())
     app = create_app(settings, database_url)
-    async with site.serving(app, settings, site.ssl_context(settings.tls)) as sockets:
-        base = f"https://127.0.0.1:{sockets[0].getsockname()[1]}"
+    async with listening(app, server_ssl_context(settings.tls)) as port:
+        base = f"https://127.0.0.1:{port}"
 
         async def get(path: str, key: str | None, cert: Issued | None) -> Answer:
             connector = aiohttp.TCPConnector(ssl=pki.client(cert))

@@ -18,11 +18,13 @@ from typing import NoReturn
 from gateway.cli import (
     adapters,
     audit,
+    backup,
     bench,
     deadletters,
     demo,
     keys,
     operators,
+    purge,
     receiver,
     scorecard,
     serve,
@@ -41,12 +43,14 @@ COMMAND_GROUPS = (
     translate,
     adapters,
     deadletters,
+    purge,
     targets,
     receiver,
     bench,
     demo,
     scorecard,
     audit,
+    backup,
 )
 
 

@@ -32,6 +32,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--plain-reject", action="store_true", help="refuse without naming the records"
     )
     cmd.add_argument("--seed", type=int, default=0, help="seed of the fault die (default 0)")
+    cmd.add_argument(
+        "--ids-only", action="store_true",
+        help="keep only (record_id, revision) pairs, not the records (for benchmarks)",
+    )
     cmd.set_defaults(run=run)
 
 
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         reject=set(args.reject),
         partial=not args.plain_reject,
     )
-    app = create_receiver_app(Receiver(faults, seed=args.seed))
+    app = create_receiver_app(Receiver(faults, seed=args.seed, keep_records=not args.ids_only))
     print(f"receiving on http://{args.host}:{args.port}/ (GET /received, POST /control)")
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
     return 0

@@ -5,25 +5,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import os
 import socket
+import ssl
 from pathlib import Path
 
 import asyncpg
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from gateway import config, limits
-from gateway.cli import database
+from gateway.cli import database, workers
 from gateway.embedded import database_url, remember
-from gateway.http import site
+from gateway.http import server
 from gateway.http.app import create_app
+from gateway.http.mtls import server_ssl_context
 from gateway.logging import configure, get_logger
+from gateway.store import StorageUnavailable
 from gateway.store.migrate import migrate
 
 log = get_logger(__name__)
+
+DATABASE_WAIT_S = 30.0
+"""How long serve and migrate wait for the database to accept connections at start."""
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="run the gateway (embedded PostgreSQL by default)")
     serve.add_argument("--listen", help="host:port (default 127.0.0.1:8080)")
+    serve.add_argument(
+        "--workers", help="processes serving the port: a number, or auto (the CPU count)"
+    )
+    serve.add_argument(workers.SOCKET_ARG, type=int, help=argparse.SUPPRESS)
     serve.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     serve.add_argument(
@@ -37,7 +49,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 async def _migrate(url: str) -> list[str]:
-    conn = await asyncpg.connect(url)
+    """Apply the migrations, waiting a while for a database that is not up yet (one
+    started beside the gateway, or restarting) rather than failing at once."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(DATABASE_WAIT_S),
+        wait=wait_fixed(1),
+        retry=retry_if_exception_type(StorageUnavailable),
+        before_sleep=lambda state: log.warning(
+            "waiting_for_database", error=type(state.outcome.exception()).__name__
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            conn = await asyncpg.connect(url)
     try:
         return [f"{m.version:04d}_{m.name}" for m in await migrate(conn)]
     finally:
@@ -73,12 +97,15 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.listen:
         settings.listen = args.listen
         config.check_listen(settings.listen, "--listen")
+    settings.workers = workers.worker_count(args.workers, settings.workers)
     settings.tls.cert = args.tls_cert or settings.tls.cert
     settings.tls.key = args.tls_key or settings.tls.key
     settings.tls.client_ca = args.client_ca or settings.tls.client_ca
     configure(settings.log_format, settings.log_level)
-    context = site.ssl_context(settings.tls)
+    context = server_ssl_context(settings.tls)
     limits.check(settings.limits, settings.workers)
+    if args.worker_socket is not None:
+        return _serve_worker(settings, args.worker_socket, context)
     sock = listening_socket(settings)
     with sock, database_url(settings) as url:
         applied = asyncio.run(_migrate(url))
@@ -95,11 +122,27 @@ def run_serve(args: argparse.Namespace) -> int:
             database="external" if settings.database_url else str(settings.embedded_dir),
             migrations_applied=applied,
             targets=[t.name for t in settings.targets],
+            workers=settings.workers,
         )
-        # site.run finishes in-flight requests on SIGINT/SIGTERM before returning; the
-        # embedded server is stopped when the with-block exits.
-        site.run(create_app(settings, url), settings, context, sock)
+        if settings.workers > 1:
+            workers.Supervisor(settings, url, args.config).run(sock)
+        else:
+            # Until SIGINT/SIGTERM, then a graceful stop within shutdown_timeout_s (see
+            # gateway/http/server.py); the embedded server stops when the with-block exits.
+            asyncio.run(server.serve(create_app(settings, url), sock=sock, ssl_context=context))
         log.info("stopped")
+    return 0
+
+
+def _serve_worker(settings: config.Settings, fd: int, context: ssl.SSLContext | None) -> int:
+    """One of ``serve --workers``: the parent migrated; accept on its socket and stop
+    gracefully as a single serve does."""
+    assert settings.database_url, "the parent passes its database"
+    app = create_app(settings, settings.database_url)
+    app.cleanup_ctx.append(workers.watch_parent)
+    log.info("worker_serving", pid=os.getpid())
+    asyncio.run(server.serve(app, sock=socket.socket(fileno=fd), ssl_context=context))
+    log.info("worker_stopped", pid=os.getpid())
     return 0
 
 

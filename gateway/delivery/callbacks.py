@@ -24,6 +24,7 @@ from gateway.config import Target
 from gateway.decisions import callback_queue, decision_to_dict
 from gateway.delivery.channel import Payload
 from gateway.delivery.outbox import Batch
+from gateway.delivery.webhook import WebhookSender
 from gateway.delivery.worker import EndpointWorker
 from gateway.logging import get_logger
 from gateway.store import Q, StorageUnavailable
@@ -82,13 +83,14 @@ class Callbacks:
         await self.refresh()
         self._task = asyncio.create_task(self._follow(), name="callbacks")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop following profiles, then every worker (see ``EndpointWorker.stop``)."""
         self._stopping.set()
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await asyncio.gather(*(worker.stop() for _, worker in self._workers.values()))
+        await asyncio.gather(*(worker.stop(grace_s) for _, worker in self._workers.values()))
         self._workers.clear()
 
     async def refresh(self) -> None:
@@ -105,12 +107,9 @@ class Callbacks:
         for code, settings in wanted.items():
             if code not in self._workers:
                 url, secret, operator_formats = settings
-                worker = EndpointWorker(
-                    self.pool,
-                    Target(name=callback_queue(code), url=url),
-                    DecisionsChannel(operator_formats, secret),
-                    **self.worker_options,
-                )
+                target = Target(name=callback_queue(code), url=url)
+                sender = WebhookSender(target, DecisionsChannel(operator_formats, secret))
+                worker = EndpointWorker(self.pool, target, sender, **self.worker_options)
                 await worker.start()
                 self._workers[code] = (settings, worker)
 

@@ -38,6 +38,10 @@ class Row:
     """Attempts including the one this claim is for."""
     decision_id: uuid.UUID | None = None
     """The decision a callback row carries; None on a record row."""
+    body: bytes | None = None
+    """The record's stored JSON, read with the claim; None on a decision row."""
+    destination: str | None = None
+    """The record's destination country (a stream subject may name it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,7 @@ async def claim(
     rows = tuple(
         Row(
             r["id"], r["operator"], r["item_id"], r["record_id"], r["revision"], r["attempts"],
-            r["decision_id"],
+            r["decision_id"], r["body"] and r["body"].encode(), r["destination"],
         )
         for r in records
     )
@@ -98,6 +102,9 @@ async def settle(
 ) -> list[Settled]:
     """Apply the settlements to the rows this batch's lease still holds (a row that is no
     longer held, its lease expired, is left alone and not returned)."""
+    if all(s.state is State.DELIVERED and s.batch_id == batch.batch_id for s in settlements):
+        status = await pool.execute(Q.deliver_outbox, batch.lease_id)
+        return [Settled(State.DELIVERED, None)] * int(status.rpartition(" ")[2])
     args = (
         batch.lease_id,
         [s.row_id for s in settlements],

@@ -37,6 +37,8 @@ class Code(StrEnum):
     """Any other status (other 4xx, an unexpected 3xx): permanent."""
     REJECTED = "rejected"
     """The receiver named this record as refused (partial-result answer)."""
+    TOO_LARGE = "too_large"
+    """The record is larger than the target takes at all (a NATS server's max_payload)."""
     LEASE_EXPIRED = "lease_expired"
     """The worker holding the row stopped before recording an answer."""
 
@@ -67,7 +69,12 @@ class Attempt:
     message: str = ""
     retry_after_s: float | None = None
     rejected: Mapping[int, str] = field(default_factory=dict)
-    """Row ids the receiver refused by name (partial-result answer), with its reasons."""
+    """Row ids refused for good by name (partial-result answer), with the reasons."""
+    rejected_code: Code = Code.REJECTED
+    """The dead-letter code of the rows in ``rejected``."""
+    accepted: frozenset[int] = frozenset()
+    """Row ids taken although the attempt as a whole failed (a stream acknowledges each
+    message of a batch on its own)."""
 
     @property
     def code(self) -> Code | None:
@@ -112,43 +119,74 @@ def plan(
     if code is None:
         return [Settlement(r.id, State.DELIVERED, batch.batch_id) for r in batch.rows]
     error = _error(attempt)
-    if code in TRANSIENT:
-        return _retry_later(batch, attempt, code, error, retry, rng)
     named = {r.id for r in batch.rows} & set(attempt.rejected)
+    rest = [r for r in batch.rows if r.id not in attempt.accepted and r.id not in named]
+    by_row = {s.row_id: s for s in _settle_rest(batch, rest, bool(named), attempt, error,
+                                                  retry, rng)}
+    for row in batch.rows:
+        if row.id in attempt.accepted:
+            by_row[row.id] = Settlement(row.id, State.DELIVERED, batch.batch_id)
+        elif row.id in named:
+            by_row[row.id] = Settlement(
+                row.id, State.DEAD, batch.batch_id, error=_clip(attempt.rejected[row.id]),
+                code=attempt.rejected_code, http_status=attempt.status,
+            )
+    return [by_row[r.id] for r in batch.rows]
+
+
+def _settle_rest(
+    batch: Batch,
+    rest: Sequence[Row],
+    named: bool,
+    attempt: Attempt,
+    error: str,
+    retry: Retry,
+    rng: random.Random,
+) -> list[Settlement]:
+    """The rows of a failed attempt that were neither taken nor refused by name."""
+    code = attempt.code
+    assert code is not None
+    if not rest:
+        return []
+    if code in TRANSIENT:
+        # The rows left keep the batch id only while they are the whole batch: an id never
+        # names other content than its first attempt's.
+        batch_id = batch.batch_id if len(rest) == len(batch.rows) else uuid.uuid4()
+        return _retry_later(batch_id, rest, attempt, code, error, retry, rng)
     if named:
-        return [
-            Settlement(r.id, State.DEAD, batch.batch_id, error=_clip(attempt.rejected[r.id]),
-                       code=Code.REJECTED, http_status=attempt.status)
-            if r.id in named
-            else Settlement(r.id, State.PENDING, None, refund=1)
-            for r in batch.rows
-        ]
-    if len(batch.rows) > 1 and attempt.status in CONTENT_STATUSES:
-        return _split(batch.rows, attempt, error)
+        return [Settlement(r.id, State.PENDING, None, refund=1) for r in rest]
+    if len(rest) > 1 and attempt.status in CONTENT_STATUSES:
+        return _split(rest, attempt, error)
     return [
         Settlement(r.id, State.DEAD, batch.batch_id, error=error, code=code,
                    http_status=attempt.status)
-        for r in batch.rows
+        for r in rest
     ]
 
 
 def _retry_later(
-    batch: Batch, attempt: Attempt, code: Code, error: str, retry: Retry, rng: random.Random
+    batch_id: uuid.UUID,
+    rows: Sequence[Row],
+    attempt: Attempt,
+    code: Code,
+    error: str,
+    retry: Retry,
+    rng: random.Random,
 ) -> list[Settlement]:
-    """Same batch, one delay for all its rows (so that it is claimed again whole); rows
+    """One batch, one delay for all its rows (so that it is claimed again whole); rows
     out of attempts become dead letters with the last error."""
-    delay = backoff(max(r.attempts for r in batch.rows), retry, rng)
+    delay = backoff(max(r.attempts for r in rows), retry, rng)
     delay = max(delay, attempt.retry_after_s or 0.0)
     settlements = []
-    for row in batch.rows:
+    for row in rows:
         if row.attempts >= retry.max_attempts:
             settlements.append(Settlement(
-                row.id, State.DEAD, batch.batch_id, code=code, http_status=attempt.status,
+                row.id, State.DEAD, batch_id, code=code, http_status=attempt.status,
                 error=_clip(f"gave up after {row.attempts} attempts: {error}"),
             ))
         else:
             settlements.append(Settlement(
-                row.id, State.PENDING, batch.batch_id, delay_s=delay, error=error, code=code,
+                row.id, State.PENDING, batch_id, delay_s=delay, error=error, code=code,
                 http_status=attempt.status,
             ))
     return settlements

@@ -18,17 +18,29 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from adapters.registry import default_registry
 from gateway import keys, limits, operators, rollups
+from gateway import retention as lifecycle
 from gateway.codes import MessageCode
 from gateway.config import Settings
 from gateway.decisions import OUTCOMES_CHANNEL
 from gateway.delivery.callbacks import Callbacks
 from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
-from gateway.http import admin, audit, console, decisions, messages, records, scorecard
+from gateway.http import (
+    admin,
+    audit,
+    console,
+    consumers,
+    decisions,
+    messages,
+    records,
+    scorecard,
+    server,
+)
 from gateway.http.auth import authenticate
 from gateway.http.limits import limits_middleware
 from gateway.http.params import query, strict_parameters
 from gateway.http.responses import ApiError, json_response
+from gateway.http.server import SERVING, Serving, time_left
 from gateway.http.state import (
     BODY_MEMORY,
     DATABASE_URL,
@@ -46,10 +58,11 @@ from gateway.http.state import (
 )
 from gateway.keys import NOTIFY_CHANNEL, KeyCache, Scope
 from gateway.logging import get_logger
-from gateway.metrics import HTTP_SECONDS, sample_pool
+from gateway.metrics import HTTP_SECONDS, exposition_registry, sample_pool
 from gateway.notify import Listener
 from gateway.operators import ProfileCache
-from gateway.store import StorageBusy, StorageUnavailable, create_pool
+from gateway.store import create_pool
+from gateway.store.health import Database, probe, refusal
 
 log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -135,15 +148,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = _ROUTING_CODES.get(exc.status, MessageCode.BAD_REQUEST)
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         raise ApiError(exc.status, code, exc.reason, headers=allow) from None
-    except (*StorageUnavailable, *StorageBusy) as exc:
-        log.warning("storage_unavailable", error=type(exc).__name__)
-        raise ApiError(
-            503,
-            MessageCode.STORAGE_UNAVAILABLE,
-            "storage is unavailable; resend later",
-            headers={"Retry-After": "5"},
-        ) from None
-    except Exception:
+    except Exception as exc:
+        database = refusal(exc)
+        if database is not None:
+            log.warning("storage_unavailable", error=type(exc).__name__, database=database)
+            raise ApiError(
+                503,
+                MessageCode.STORAGE_UNAVAILABLE,
+                f"storage is unavailable ({database.value}); resend later",
+                {"database": database.value},
+                headers={"Retry-After": "5"},
+            ) from None
         log.exception("internal_error")
         raise ApiError(
             500, MessageCode.INTERNAL, "internal error; the request id is logged"
@@ -173,7 +188,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     delivery = Delivery.for_targets(app[POOL], app[SETTINGS].targets)
     await delivery.start()
     yield
-    await delivery.stop()
+    await delivery.stop(time_left(app))
 
 
 async def _key_expiry(app: web.Application) -> AsyncIterator[None]:
@@ -191,7 +206,24 @@ async def _callbacks(app: web.Application) -> AsyncIterator[None]:
     callbacks = Callbacks(app[POOL], refresh_s=app[SETTINGS].callbacks_refresh_s)
     await callbacks.start()
     yield
-    await callbacks.stop()
+    await callbacks.stop(time_left(app))
+
+
+async def _purge(app: web.Application) -> AsyncIterator[None]:
+    """The scheduled purge (``retention.every_s``; 0 leaves it to ``aedgw purge``). A
+    batch cut off by the stop rolls back whole; the next run picks it up."""
+    retention = app[SETTINGS].retention
+    stopping = asyncio.Event()
+    task = (
+        asyncio.create_task(lifecycle.every(app[POOL], retention, stopping), name="purge")
+        if retention.every_s > 0
+        else None
+    )
+    yield
+    stopping.set()
+    if task is not None:
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(task, time_left(app))
 
 
 async def _pool_metrics(app: web.Application) -> AsyncIterator[None]:
@@ -208,7 +240,7 @@ async def _rollups(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-_PROMETHEUS = make_aiohttp_handler()
+_PROMETHEUS = make_aiohttp_handler(exposition_registry())
 
 
 @query("name[]")
@@ -225,18 +257,24 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    try:
-        await request.app[POOL].fetchval("SELECT 1", timeout=2)
-    except (*StorageUnavailable, TimeoutError):
-        return json_response({"status": "unavailable", "database": "unreachable"}, 503)
-    return json_response({"status": "ready", "database": "ok"})
+    """Ready when the database takes writes; else 503 naming why (``database``)."""
+    database = await probe(request.app[POOL])
+    if database is not Database.OK:
+        return json_response({"status": "unavailable", "database": database.value}, 503)
+    return json_response({"status": "ready", "database": database.value})
 
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     """The gateway as an aiohttp application on an already migrated database."""
     limits.check(settings.limits, settings.workers)
     app = web.Application(
-        middlewares=[context_middleware, error_middleware, limits_middleware, strict_parameters],
+        middlewares=[
+            context_middleware,
+            server.in_flight_middleware,
+            error_middleware,
+            limits_middleware,
+            strict_parameters,
+        ],
         client_max_size=settings.limits.max_body_bytes,
         # We inflate gzip ourselves, stopping at the size limit: a gzip bomb never expands.
         handler_args={"auto_decompress": False, "logger": SERVER_LOG},
@@ -251,12 +289,15 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[FEED] = FeedSignal()
     app[OUTCOMES] = FeedSignal()
     app[REPLAY_BUDGET] = admin.replay_budget()
+    app[SERVING] = Serving()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_delivery)
     app.cleanup_ctx.append(_callbacks)
     app.cleanup_ctx.append(_rollups)
     app.cleanup_ctx.append(_pool_metrics)
+    app.cleanup_ctx.append(_purge)
     app.cleanup_ctx.append(_key_expiry)
+    app.on_shutdown.append(server.stopping)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
     app.add_routes(decisions.routes)
@@ -264,6 +305,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.add_routes(audit.routes)
     app.add_routes(scorecard.routes)
     app.add_routes(console.routes)
+    app.add_routes(consumers.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -49,9 +49,12 @@ async def outcomes(request: web.Request) -> web.Response:
     principal = await authenticate(request, Scope.OPERATOR)
     negotiate(request.headers.get("Accept", ""), ("application/json",))
     after, limit, wait_s = page_params(request)
-    page = await decisions.outcomes(
-        request.app[POOL], request.app[OUTCOMES], principal.subject, after, limit, wait_s
-    )
+    try:
+        page = await decisions.outcomes(
+            request.app[POOL], request.app[OUTCOMES], principal.subject, after, limit, wait_s
+        )
+    except feed.CursorGone as gone:
+        raise ApiError(410, MessageCode.CURSOR_PURGED, str(gone)) from None
     return json_response({"outcomes": page.entries, "next": page.next.encode()})
 
 

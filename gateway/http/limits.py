@@ -1,13 +1,20 @@
 """The limits of ``gateway.limits`` over HTTP: a middleware for each operator's requests
-per second and in flight (429), and the body reader that holds body memory (503) and
-enforces the upload deadline (408). The cap on connections is in ``gateway.http.site``."""
+per second and in flight (429), the body reader that holds body memory (503) and
+enforces the upload deadline (408), and the listener that caps open connections (503).
+
+aiohttp's sites offer no place to refuse a connection over a cap, so :func:`listen`
+serves the runner's protocol factory (``AppRunner.server``, public) wrapped by
+:class:`ConnectionCap`."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 
+import orjson
 from aiohttp import web
 
 from gateway.codes import MessageCode
@@ -16,7 +23,7 @@ from gateway.http.auth import identify
 from gateway.http.responses import ApiError
 from gateway.http.state import BODY_MEMORY, LIMITER, POOL, PRINCIPAL, PROFILES, SETTINGS
 from gateway.keys import Scope
-from gateway.limits import BodyHold, Limit, Refused, UploadPace
+from gateway.limits import OVERLOADED_RETRY_S, BodyHold, Limit, Refused, UploadPace
 from gateway.metrics import REQUESTS_LIMITED
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -119,3 +126,76 @@ def hold_inflated(request: web.Request, size: int) -> None:
 def _operator(request: web.Request) -> str | None:
     principal = request.get(PRINCIPAL)
     return principal.subject if principal else None
+
+
+_REFUSAL_WAIT_S = 5.0
+"""How long a refused connection may stay silent before it is closed unanswered."""
+
+
+class _Refusal(asyncio.Protocol):
+    """A connection over the cap: answered 503 ``overloaded`` once its request starts
+    arriving (or closed after a few seconds of silence), never handed to the app."""
+
+    _ANSWER = orjson.dumps(
+        {
+            "error": {
+                "code": MessageCode.OVERLOADED.value,
+                "message": "too many open connections; resend later",
+                "details": {"limit": Limit.CONNECTIONS.value},
+            }
+        }
+    )
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._timer = asyncio.get_running_loop().call_later(_REFUSAL_WAIT_S, transport.close)
+
+    def data_received(self, _data: bytes) -> None:
+        if self._transport.is_closing():
+            return
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\n"
+            f"Retry-After: {OVERLOADED_RETRY_S}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(self._ANSWER)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        self._transport.write(head.encode() + self._ANSWER)
+        self._transport.close()
+
+    def connection_lost(self, _exc: Exception | None) -> None:
+        self._timer.cancel()
+
+
+class ConnectionCap:
+    """The protocol factory of the site: aiohttp's, while fewer than ``most``
+    connections are open in this process; a :class:`_Refusal` beyond."""
+
+    def __init__(self, server: web.Server, most: int) -> None:
+        self._server = server
+        self._most = most
+
+    def __call__(self) -> asyncio.Protocol:
+        if len(self._server.connections) >= self._most:
+            REQUESTS_LIMITED.labels("", Limit.CONNECTIONS).inc()
+            return _Refusal()
+        return self._server()
+
+
+async def listen(
+    runner: web.AppRunner,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    sock: socket.socket | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> asyncio.Server:
+    """Accept connections for the runner's app on ``host:port`` (or ``sock``), at most
+    ``limits.max_connections`` divided by the workers at once."""
+    settings = runner.app[SETTINGS]
+    assert runner.server is not None, "runner.setup() first"
+    cap = ConnectionCap(runner.server, max(1, settings.limits.max_connections // settings.workers))
+    loop = asyncio.get_running_loop()
+    if sock is not None:
+        return await loop.create_server(cap, sock=sock, ssl=ssl_context)
+    return await loop.create_server(cap, host, port, ssl=ssl_context, reuse_address=True)

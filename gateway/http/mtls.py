@@ -10,11 +10,13 @@ cannot ride along with another operator's key.
 
 from __future__ import annotations
 
+import ssl
 from hashlib import sha256
 
 from aiohttp import web
 
 from gateway.codes import MessageCode
+from gateway.config import ConfigError, Tls
 from gateway.http.responses import ApiError
 from gateway.operators import Profile
 
@@ -45,3 +47,26 @@ def check(request: web.Request, profile: Profile) -> None:
             MessageCode.CERTIFICATE_REFUSED,
             "the client certificate is not one of this operator's",
         )
+
+
+def server_ssl_context(tls: Tls) -> ssl.SSLContext | None:
+    """The server's TLS context, or None for plain HTTP. With ``client_ca`` it asks every
+    client for a certificate and verifies one against that CA; a client may still send
+    none (targeting systems, admins, operators that need none): the operator's profile
+    decides (``gateway.http.mtls``)."""
+    if tls.cert is None and tls.key is None:
+        if tls.client_ca is not None:
+            raise ConfigError("tls.client_ca needs tls.cert and tls.key (HTTPS)")
+        return None
+    if tls.cert is None or tls.key is None:
+        raise ConfigError("tls.cert and tls.key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(tls.cert, tls.key)
+        if tls.client_ca is not None:
+            context.load_verify_locations(cafile=tls.client_ca)
+            context.verify_mode = ssl.CERT_OPTIONAL
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"tls: {exc}") from None
+    return context

@@ -17,6 +17,7 @@ __all__ = [
     "StorageBusy",
     "StorageUnavailable",
     "WriteConflict",
+    "WritesRefused",
     "create_pool",
     "in_transaction",
 ]
@@ -30,8 +31,14 @@ StorageUnavailable = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    # 57xxx: the server is shutting down, crashed, starting up, or cancelled the statement
+    asyncpg.exceptions.OperatorInterventionError,
 )
 
+# The server answers but refuses to write: a read-only default (a standby after a
+# failover, default_transaction_read_only) or no space left (class 53: disk full). The
+# transaction wrote nothing, so resending later is safe: a 503, never a 500.
+WritesRefused = (asyncpg.ReadOnlySQLTransactionError, asyncpg.InsufficientResourcesError)
 
 
 class WriteConflict(Exception):

@@ -13,8 +13,15 @@
 -- Plans stay proportional to the batch, whatever the backlog and the statistics: fresh
 -- rows and a batch's rows are picked by two branches (one of them empty), and the
 -- in-flight check is a per-row lookup (a scalar subquery with LIMIT is never turned
--- into a join against every in-flight row).
-WITH head AS (
+-- into a join against every in-flight row). The records' stored bytes come back with
+-- the claim: the batch is built from them without another query.
+-- The commit does not wait for the WAL flush (see ``relaxed``).
+WITH relaxed AS (
+    -- A claim or a settlement lost in a crash of the database server only sends its
+    -- rows again (delivery is at least once), so its commit need not wait for the WAL
+    -- to reach the disk: set for this statement's transaction alone.
+    SELECT set_config('synchronous_commit', 'off', true) AS done
+), head AS (
     SELECT o.batch_id
     FROM outbox o
     WHERE o.target = $1 AND o.state = 'pending' AND o.next_attempt_at <= now()
@@ -30,7 +37,7 @@ WITH head AS (
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 ), fresh AS (
-    SELECT o.id
+    SELECT o.id, o.record_id
     FROM outbox o
     WHERE EXISTS (SELECT 1 FROM head WHERE batch_id IS NULL)
       AND o.target = $1 AND o.state = 'pending' AND o.batch_id IS NULL
@@ -43,7 +50,7 @@ WITH head AS (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), retried AS (
-    SELECT o.id
+    SELECT o.id, o.record_id
     FROM outbox o
     WHERE EXISTS (SELECT 1 FROM head WHERE batch_id IS NOT NULL)
       AND o.batch_id = (SELECT batch_id FROM head)
@@ -63,15 +70,27 @@ SET state = 'in_flight', lease_id = $5, lease_until = now() + $3::interval,
     attempts = o.attempts + 1,
     batch_id = CASE WHEN o.batch_id IS NULL OR (SELECT yes FROM partial) THEN $4
                     ELSE o.batch_id END
-WHERE o.id = ANY (ARRAY(SELECT id FROM fresh UNION ALL SELECT id FROM retried))
+FROM (SELECT id, record_id FROM fresh UNION ALL SELECT id, record_id FROM retried) picked
+     LEFT JOIN records r ON r.record_id = picked.record_id
+WHERE o.id = picked.id AND (SELECT done IS NOT NULL FROM relaxed)
 RETURNING o.id, o.priority, o.operator, o.item_id, o.record_id, o.decision_id, o.revision,
-          o.attempts, o.batch_id;
+          o.attempts, o.batch_id, r.body::text AS body, r.destination;
+
+-- name: deliver_outbox
+-- Every row still held by lease $1 was delivered: the common settlement, without the
+-- per-row arrays of settle_outbox. Not waiting for the WAL flush, as claim_outbox.
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS done)
+UPDATE outbox
+SET state = 'delivered', delivered_at = now(), lease_id = NULL, lease_until = NULL
+WHERE lease_id = $1 AND state = 'in_flight' AND (SELECT done IS NOT NULL FROM relaxed);
 
 -- name: settle_outbox
 -- Record the outcome of one attempt, row by row, for rows still held by lease $1.
 -- A record row going back to the queue while a newer revision of its item waits there
 -- is superseded instead: the newer revision carries the item's latest state. Decision
--- rows are never superseded: every decision is delivered.
+-- rows are never superseded: every decision is delivered. Not waiting for the WAL
+-- flush, as claim_outbox.
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS done)
 UPDATE outbox o
 SET state = CASE
         WHEN s.state = 'pending' AND o.decision_id IS NULL AND EXISTS (
@@ -93,6 +112,7 @@ FROM unnest($2::bigint[], $3::text[], $4::uuid[], $5::float8[], $6::int[], $7::t
             $8::text[], $9::int[])
      AS s(id, state, batch_id, delay_s, refund, error, code, http_status)
 WHERE o.id = s.id AND o.lease_id = $1 AND o.state = 'in_flight'
+  AND (SELECT done IS NOT NULL FROM relaxed)
 RETURNING o.id, o.state, o.error_code;
 
 -- name: reap_outbox
@@ -120,10 +140,6 @@ SELECT state, count(*) AS n, extract(epoch FROM now() - min(created_at))::float8
 FROM outbox
 WHERE target = $1 AND state IN ('pending', 'in_flight', 'dead')
 GROUP BY state;
-
--- name: record_bodies
--- The canonical JSON of claimed records, as text: spliced into the payload unparsed.
-SELECT record_id, body::text AS body FROM records WHERE record_id = ANY($1::uuid[]);
 
 -- name: list_dead_letters
 -- $1 target, $2 operator, $3 since, $4 until (dead_at), $5 error code: NULL = any;

@@ -12,8 +12,18 @@ WHERE (r.xid, r.seq) > ($1::text::xid8, $2::bigint)
 ORDER BY r.xid, r.seq
 LIMIT $3;
 
--- name: feed_purged_through
-SELECT xid::text::bigint AS xid, seq FROM feed_purged;
+-- name: cursor_gone
+-- Why entries after a cursor ($2 xid, $3 seq) of feed $1 ('records', 'outcomes') may be
+-- missing: 'purged' below the feed's purge mark, 'restored' when the cursor was handed out
+-- from data that a restore did not bring back (migration 0009); NULL when none is.
+SELECT CASE
+    WHEN EXISTS (SELECT 1 FROM purge_marks m
+                 WHERE m.feed = $1 AND ($2::text::xid8, $3::bigint) < (m.xid, m.seq))
+    THEN 'purged'
+    WHEN EXISTS (SELECT 1 FROM restores r
+                 WHERE $2::text::xid8 >= r.lost_from AND $2::text::xid8 < r.lost_to)
+    THEN 'restored'
+END;
 
 -- name: item_revisions
 -- Every revision of an item, cancellations included, oldest first; $2 NULL means any
