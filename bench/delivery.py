@@ -29,7 +29,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from gateway import keys, operators
+from gateway import audit, keys, operators
 from gateway.bench.messages import Alpha, Ids
 from gateway.cli.database import migrated_pool
 from gateway.config import Settings, Target
@@ -98,8 +98,10 @@ async def ingest(url: str, target: Target, records: int) -> None:
     pool = await migrated_pool(url)
     async with pool.acquire() as conn:
         if await operators.get(conn, "alpha") is None:
-            await operators.add(conn, Profile("alpha", "Alpha Post", ("alpha-itmatt",)))
-        _, key = await keys.issue(conn, Scope.OPERATOR, "alpha")
+            await operators.add(
+                conn, Profile("alpha", "Alpha Post", ("alpha-itmatt",)), audit.cli_actor()
+            )
+        _, key = await keys.issue(conn, Scope.OPERATOR, "alpha", audit.cli_actor())
     await pool.close()
     settings = Settings(log_format="json", log_level="warning", targets=[target])
     runner = web.AppRunner(create_app(settings, url), access_log=None)

@@ -27,7 +27,7 @@ import aiohttp
 import orjson
 
 from bench.delivery import cpu_s, free_port, receiver_process, server_cpu_s, wait_up
-from gateway import keys, operators
+from gateway import audit, keys, operators
 from gateway.bench.messages import Alpha, Ids
 from gateway.cli.database import migrated_pool
 from gateway.embedded import embedded_server
@@ -82,8 +82,10 @@ async def ready(base: str, workers: int) -> None:
 async def run_one(url: str, args: argparse.Namespace, workers: int, pg_dir: Path) -> dict:
     pool = await migrated_pool(url)
     async with pool.acquire() as conn:
-        await operators.add(conn, Profile("alpha", "Alpha Post", ("alpha-itmatt",)))
-        _, key = await keys.issue(conn, Scope.OPERATOR, "alpha")
+        await operators.add(
+            conn, Profile("alpha", "Alpha Post", ("alpha-itmatt",)), audit.cli_actor()
+        )
+        _, key = await keys.issue(conn, Scope.OPERATOR, "alpha", audit.cli_actor())
     messages = Alpha(Ids("scaling")).messages(args.items, args.batch)
     with (tempfile.TemporaryDirectory() as tmp,
           receiver_process(free_port(), 0.0) as (receiver, receiver_pid),

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from gateway.canonical import format_time
 from gateway.store import Q
@@ -45,7 +46,8 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one act; ``action`` is dotted (``keys.revoke``), ``subject`` what it acted on."""
-    await conn.execute(Q.insert_audit, actor.name, action, subject, details or {}, actor.source)
+    details_json = orjson.dumps(details or {}).decode()
+    await conn.execute(Q.insert_audit, actor.name, action, subject, details_json, actor.source)
 
 
 async def entries(

@@ -60,6 +60,9 @@ class MessageCode(StrEnum):
     AMBIGUOUS_ITEM = "ambiguous_item"
     CURSOR_PURGED = "cursor_purged"
     RATE_LIMITED = "rate_limited"
+    REQUEST_TIMEOUT = "request_timeout"
+    CERTIFICATE_REFUSED = "certificate_refused"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     OVERLOADED = "overloaded"
     INTERNAL = "internal_error"
@@ -109,10 +112,16 @@ DESCRIPTIONS: dict[str, str] = {
     MessageCode.CURSOR_PURGED: "entries after this cursor were purged, or lost in a restore "
     "from backup; restart without one (410)",
     MessageCode.RATE_LIMITED: "too many requests; retry after Retry-After seconds (429)",
+    MessageCode.REQUEST_TIMEOUT: "the body arrived too slowly (limits.min_upload_bytes_per_s) "
+    "or took too long (limits.body_timeout_s) (408)",
+    MessageCode.CERTIFICATE_REFUSED: "the operator's profile requires one of its client "
+    "certificates (mutual TLS), or the one presented is not its own (403)",
+    MessageCode.METHOD_NOT_ALLOWED: "the resource has no such method; Allow lists those it "
+    "has (405)",
     MessageCode.STORAGE_UNAVAILABLE: "the database is unreachable, busy, read-only or full "
     "(details.database); nothing was stored; resend after Retry-After seconds (503)",
-    MessageCode.OVERLOADED: "the gateway holds too much request data now; resend after "
-    "Retry-After seconds (503)",
+    MessageCode.OVERLOADED: "the gateway holds too much request data or too many connections "
+    "now; resend after Retry-After seconds (503)",
     MessageCode.INTERNAL: "a bug in the gateway, never the client's input (500)",
 }
 

@@ -83,6 +83,30 @@ class Limits:
     """Largest body accepted, after gzip decompression."""
     max_items: int = checked(100_000, low=1)
     """Most items in one message."""
+    # The limits below are for the whole gateway; each process enforces its share
+    # (divided by ``Settings.workers``). See gateway/limits.py and SECURITY.md.
+    operator_requests_per_s: float = checked(2000.0, low=0.001)
+    """Requests per second per operator (429 rate_limited beyond)."""
+    operator_concurrency: int = checked(64, low=1)
+    """Requests in flight per operator (429 rate_limited beyond)."""
+    body_timeout_s: float = checked(300.0, low=0.001)
+    """A request body must have arrived within this (408 request_timeout)."""
+    min_upload_bytes_per_s: float = checked(10_240.0, low=0.001)
+    """After a 5 s grace, a body must arrive at least this fast on average (408)."""
+    body_memory_bytes: int = checked(256 * 1024 * 1024, low=1)
+    """Request bodies held in memory at once (503 overloaded beyond)."""
+    max_connections: int = checked(512, low=1)
+    """Open client connections (503 overloaded to more)."""
+
+
+@dataclass(slots=True)
+class Tls:
+    """HTTPS for ``aedgw serve``; with ``client_ca``, operators may authenticate their
+    connection with a client certificate (mutual TLS) besides their key."""
+
+    cert: Path | None = None
+    key: Path | None = None
+    client_ca: Path | None = None
 
 
 def _state_days(value: int) -> str | None:
@@ -243,6 +267,9 @@ class Settings:
     console: Console = field(default_factory=Console)
     targets: list[Target] = field(default_factory=list)
     retention: Retention = field(default_factory=Retention)
+    tls: Tls = field(default_factory=Tls)
+    key_expiry_warning_days: float = checked(14.0, low=0)
+    """A key that stops working within this is logged as a warning every hour."""
     given: frozenset[str] = field(default=frozenset(), metadata={"internal": True})
     """Top-level settings the file or the environment gave (the rest are defaults)."""
 

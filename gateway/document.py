@@ -213,13 +213,19 @@ def loads_json(raw: bytes | str, *, line: int | None = None) -> Any:
         raise DocumentRefused(
             400, MessageCode.UNPARSEABLE, exc.msg, line=line or exc.lineno, column=exc.colno
         ) from exc
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:  # nested far deeper than the limit: the decoder gave up first
+        raise _too_deep(line) from None
+    except ValueError as exc:
         raise DocumentRefused(400, MessageCode.UNPARSEABLE, str(exc), line=line) from exc
     if _depth(value) > MAX_JSON_DEPTH:
-        raise DocumentRefused(
-            400, MessageCode.PARSE_LIMIT, f"JSON nesting deeper than {MAX_JSON_DEPTH}", line=line
-        )
+        raise _too_deep(line)
     return value
+
+
+def _too_deep(line: int | None) -> DocumentRefused:
+    return DocumentRefused(
+        400, MessageCode.PARSE_LIMIT, f"JSON nesting deeper than {MAX_JSON_DEPTH}", line=line
+    )
 
 
 def _depth(value: Any) -> int:

@@ -105,6 +105,22 @@ DELIVERY_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 
+KEY_EXPIRY = Gauge(
+    "aedgw_key_expiry_timestamp_seconds",
+    "When each live API key that has an expiry stops working (Unix time)",
+    ["key_id", "scope", "subject"],
+)
+KEYS_EXPIRING = Gauge(
+    "aedgw_keys_expiring",
+    "Live API keys that stop working within key_expiry_warning_days",
+)
+REQUESTS_LIMITED = Counter(
+    "aedgw_requests_limited_total",
+    "Requests refused by a limit, by operator (empty when not known) and limit: rate, "
+    "concurrency, body_memory, body_timeout, connections",
+    ["operator", "limit"],
+)
+
 
 def exposition_registry() -> CollectorRegistry:
     """What ``/metrics`` shows: this process's metrics, or, under ``serve --workers``

@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.registry import default_registry
-from gateway import keys, operators
+from gateway import audit, keys, operators
 from gateway.cli import main
 from gateway.config import Settings, Target
 from gateway.embedded import create_database, load_pgserver
@@ -144,9 +144,11 @@ def add_operator(pool: asyncpg.Pool) -> Callable[..., Awaitable[str]]:
         async with pool.acquire() as conn:
             if await operators.get(conn, code) is None:
                 await operators.add(
-                    conn, Profile(code=code, name=code, formats=tuple(formats), **profile)
+                    conn,
+                    Profile(code=code, name=code, formats=tuple(formats), **profile),
+                    audit.cli_actor(),
                 )
-            _, key = await keys.issue(conn, Scope.OPERATOR, code)
+            _, key = await keys.issue(conn, Scope.OPERATOR, code, audit.cli_actor())
         return key
 
     return add

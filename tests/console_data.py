@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from gateway import keys
+from gateway import audit, keys
 from gateway.config import Target
 from gateway.keys import Scope
 from tests import scorecard_case as case
@@ -54,8 +54,8 @@ async def populate(
     await kill(pool, "cbp", "rejected")
     item_id = (await pool.fetchval("SELECT item_id FROM outbox WHERE state = 'dead' LIMIT 1"))
     async with pool.acquire() as conn:
-        key_id, admin = await keys.issue(conn, Scope.ADMIN, "ops")
-        _, targeting = await keys.issue(conn, Scope.TARGETING, "cbp")
+        key_id, admin = await keys.issue(conn, Scope.ADMIN, "ops", audit.cli_actor())
+        _, targeting = await keys.issue(conn, Scope.TARGETING, "cbp", audit.cli_actor())
     response = await client.post(
         "/v1/decisions",
         json={"item_id": item_id, "code": "HOLD", "reference": "REF-1", "reason": "check"},

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from lxml import etree
 
-from gateway import decisions, keys
+from gateway import audit, decisions, keys
 from gateway.decisions import DecisionCode, DecisionRequest
 from gateway.keys import Scope
 from tests.conftest import FIXTURES, bearer
@@ -80,7 +80,7 @@ async def test_decisions_are_pushed_signed_and_retried(make_client, add_operator
         "/v1/messages", data=ALPHA, headers=bearer(key, **{"Content-Type": "application/xml"})
     )
     async with pool.acquire() as conn:
-        _, tkey = await keys.issue(conn, Scope.TARGETING, "cbp")
+        _, tkey = await keys.issue(conn, Scope.TARGETING, "cbp", audit.cli_actor())
     response = await client.post(
         "/v1/decisions",
         headers=bearer(tkey),

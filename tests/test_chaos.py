@@ -32,7 +32,7 @@ import pytest
 from lxml import etree
 
 from adapters.registry import default_registry
-from gateway import keys, operators
+from gateway import audit, keys, operators
 from gateway.bench.messages import NS, Alpha, Ids, delta_file
 from gateway.embedded import create_database, load_pgserver
 from gateway.keys import Scope
@@ -146,8 +146,10 @@ async def prepare(url: str, admin_url: str) -> dict[str, str]:
     registry, found = default_registry(), {}
     async with pool.acquire() as conn:
         for code in ("alpha", "gamma", "delta"):
-            await operators.add(conn, Profile(code, code, tuple(registry.formats_of(code))))
-            _, found[code] = await keys.issue(conn, Scope.OPERATOR, code)
+            await operators.add(
+                conn, Profile(code, code, tuple(registry.formats_of(code))), audit.cli_actor()
+            )
+            _, found[code] = await keys.issue(conn, Scope.OPERATOR, code, audit.cli_actor())
     await pool.close()
     return found
 

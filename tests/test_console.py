@@ -103,7 +103,7 @@ async def test_revoking_the_key_ends_the_session(scene: Scene, pool) -> None:
     status, _ = await log_in(scene.client, scene.admin_key)
     assert status == 200
     async with pool.acquire() as conn:
-        await keys.revoke(conn, scene.admin_key_id)
+        await keys.revoke(conn, scene.admin_key_id, audit.cli_actor())
     response = await scene.client.get("/console/overview", allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/console/login"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway import keys
+from gateway import audit, keys
 from gateway.keys import Scope
 from tests.conftest import FIXTURES, bearer
 
@@ -15,7 +15,7 @@ BATCH = (FIXTURES / "alpha" / "v11-batch-3.xml").read_bytes()
 
 async def targeting_key(pool, name: str = "cbp") -> str:
     async with pool.acquire() as conn:
-        _, key = await keys.issue(conn, Scope.TARGETING, name)
+        _, key = await keys.issue(conn, Scope.TARGETING, name, audit.cli_actor())
     return key
 
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway import keys
+from gateway import audit, keys
 from gateway.config import Target
 from gateway.delivery import deadletters, outbox
 from gateway.delivery.deadletters import Filters
@@ -62,7 +62,7 @@ async def gateway(
 
 async def admin_key(pool: asyncpg.Pool) -> str:
     async with pool.acquire() as conn:
-        return (await keys.issue(conn, Scope.ADMIN, "ops"))[1]
+        return (await keys.issue(conn, Scope.ADMIN, "ops", audit.cli_actor()))[1]
 
 
 async def get(client: TestClient, key: str, **query: str) -> dict:
@@ -103,7 +103,7 @@ async def test_only_admin_keys_may_see_or_replay(
 ) -> None:
     operator_key = await add_operator("alpha")
     async with pool.acquire() as conn:
-        _, targeting_key = await keys.issue(conn, Scope.TARGETING, "cbp")
+        _, targeting_key = await keys.issue(conn, Scope.TARGETING, "cbp", audit.cli_actor())
     for key in (operator_key, targeting_key):
         assert (await gateway.get(LIST, headers=bearer(key))).status == 403
         assert (await gateway.post(REPLAY, data=b"{}", headers=bearer(key))).status == 403
@@ -141,7 +141,9 @@ async def test_replay_supersedes_a_revision_that_would_overtake(
 ) -> None:
     key = await add_operator("alpha")
     await post(gateway, key, alpha_message(100, revised=True))  # revision 2, pending
-    result = await deadletters.replay(pool, Filters(target="cbp", code="rejected"), 100)
+    result = await deadletters.replay_audited(
+        pool, Filters(target="cbp", code="rejected"), 100, audit.cli_actor(), "cli"
+    )
     assert (result.replayed, result.superseded) == (0, 3)
     assert await deadletters.count(pool, Filters(target="cbp")) == 3
 
@@ -151,7 +153,7 @@ async def test_paced_replay_never_exceeds_the_budget(
 ) -> None:
     done: list[int] = []
     result = await deadletters.replay_paced(
-        pool, Filters(), 5, RowBudget(4.0, 2.0), done.append
+        pool, Filters(), 5, RowBudget(4.0, 2.0), audit.cli_actor(), done.append
     )
     assert (result.replayed, result.superseded) == (5, 0)
     chunks = [b - a for a, b in zip([0, *done], done, strict=False)]
@@ -175,3 +177,20 @@ async def test_deadletters_commands(gateway: TestClient, database_url: str, cli)
 
     bad = cli("deadletters", "list", "--since", "last week", database_url=database_url)
     assert bad.returncode == 2 and "since" in bad.stderr
+
+
+async def test_replays_are_in_the_audit_trail(
+    gateway: TestClient, pool: asyncpg.Pool, database_url: str, cli
+) -> None:
+    key = await admin_key(pool)
+    body = b'{"target": "cbp", "code": "rejected"}'
+    assert (await gateway.post(REPLAY, data=body, headers=bearer(key))).status == 200
+    replayed = cli("deadletters", "replay", "--target", "eu", database_url=database_url)
+    assert replayed.returncode == 0, replayed.stderr
+    api, cli = await audit.entries(pool, action="deadletters.replay")
+    assert (api["actor"], api["source"], api["subject"]) == (key.split("_")[1], "127.0.0.1", "cbp")
+    assert api["details"] == {"via": "api", "filters": {"target": "cbp", "code": "rejected"},
+                              "replayed": 3, "superseded": 0}
+    assert cli["actor"] == audit.cli_actor().name and cli["subject"] == "eu"
+    assert cli["details"] == {"via": "cli", "filters": {"target": "eu"}, "replayed": 3,
+                              "superseded": 0}

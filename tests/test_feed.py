@@ -11,7 +11,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 from lxml import etree
 
-from gateway import keys
+from gateway import audit, keys
 from gateway.config import Target
 from gateway.feed import START, Cursor
 from gateway.http.state import FEED, LISTENER
@@ -32,7 +32,7 @@ CANONICAL_XSD = etree.XMLSchema(etree.parse(str(schema_path("canonical.xsd"))))
 
 async def issue_key(pool: asyncpg.Pool, scope: Scope = Scope.TARGETING, name: str = "cbp") -> str:
     async with pool.acquire() as conn:
-        _, key = await keys.issue(conn, scope, name)
+        _, key = await keys.issue(conn, scope, name, audit.cli_actor())
     return key
 
 

@@ -16,7 +16,7 @@ import orjson
 import psutil
 import pytest
 
-from gateway import keys
+from gateway import audit, keys
 from gateway.bench.messages import Alpha, Ids
 from gateway.cli.local import start_site
 from gateway.delivery.receiver import Faults, Receiver, create_receiver_app
@@ -189,7 +189,7 @@ def gone(pid: int, timeout_s: float = 30.0) -> bool:
 async def test_a_stopping_server_answers_long_polls_at_once(make_client, pool) -> None:
     """Long polls hold no deadline hostage: a stop answers them with what there is."""
     async with pool.acquire() as conn:
-        _, key = await keys.issue(conn, Scope.TARGETING, "cbp")
+        _, key = await keys.issue(conn, Scope.TARGETING, "cbp", audit.cli_actor())
     client = await make_client(shutdown_timeout_s=60.0)
     poll = asyncio.create_task(
         client.get("/v1/records?wait=30", headers={"Authorization": f"Bearer {key}"})

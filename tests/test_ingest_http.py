@@ -11,7 +11,7 @@ from hashlib import sha256
 
 import pytest
 
-from gateway import keys, operators
+from gateway import audit, keys, operators
 from gateway.keys import Scope
 from tests.conftest import FIXTURES, bearer
 
@@ -76,7 +76,7 @@ async def test_missing_or_bad_key_is_401(client, pool, headers, status) -> None:
 
 async def test_targeting_key_cannot_submit(client, pool) -> None:
     async with pool.acquire() as conn:
-        _, key = await keys.issue(conn, Scope.TARGETING, "cbp")
+        _, key = await keys.issue(conn, Scope.TARGETING, "cbp", audit.cli_actor())
     status, body = await post(client, key, BATCH)
     assert status == 403
     assert body["error"]["code"] == "forbidden"
@@ -87,7 +87,7 @@ async def test_revoked_key_is_refused_at_once(client, add_operator, pool) -> Non
     assert (await post(client, key, BATCH))[0] == 202  # the key is now cached
     key_id = key.split("_")[1]
     async with pool.acquire() as conn:
-        await keys.revoke(conn, key_id)
+        await keys.revoke(conn, key_id, audit.cli_actor())
     for _ in range(50):  # the NOTIFY reaches the server's listener asynchronously
         status, _ = await post(client, key, BAD_ITEM)
         if status == 401:
@@ -100,12 +100,15 @@ async def test_rotated_key_overlaps_then_expires(client, add_operator, pool) -> 
     key = await add_operator("alpha")
     key_id = key.split("_")[1]
     async with pool.acquire() as conn:
-        _, new_key, old_expires = await keys.rotate(conn, key_id, timedelta(hours=1))
+        _, new_key, old_expires = await keys.rotate(
+            conn, key_id, timedelta(hours=1), audit.cli_actor()
+        )
         assert old_expires > await conn.fetchval("SELECT now() + interval '59 minutes'")
     assert (await post(client, new_key, BATCH))[0] == 202
     assert (await post(client, key, BAD_ITEM))[0] == 202, "the old key works during the overlap"
     async with pool.acquire() as conn:
-        await keys.rotate(conn, key_id, timedelta(0))  # the overlap cut short: expired now
+        # the overlap cut short: expired now
+        await keys.rotate(conn, key_id, timedelta(0), audit.cli_actor())
     for _ in range(50):  # the NOTIFY reaches the server's listener asynchronously
         status, _ = await post(client, key, BATCH)
         if status == 401:
@@ -118,7 +121,7 @@ async def test_rotated_key_overlaps_then_expires(client, add_operator, pool) -> 
 async def test_disabled_operator_is_refused(client, add_operator, pool) -> None:
     key = await add_operator("alpha")
     async with pool.acquire() as conn:
-        await operators.disable(conn, "alpha")
+        await operators.disable(conn, "alpha", audit.cli_actor())
     for _ in range(50):
         status, _ = await post(client, key, BATCH)
         if status == 401:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 
-from gateway import keys
+from gateway import audit, keys
 from gateway.http.state import LISTENER
 from tests.conftest import FIXTURES, bearer
 
@@ -100,7 +100,7 @@ async def test_a_revocation_missed_while_the_listener_was_down_still_applies(
         # In the gap the key is still served (and cached), then revoked: the NOTIFY is lost.
         assert (await client.get("/v1/outcomes", headers=bearer(key))).status == 200
         async with pool.acquire() as conn:
-            await keys.revoke(conn, key.split("_")[1])
+            await keys.revoke(conn, key.split("_")[1], audit.cli_actor())
     finally:
         await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
         await admin.close()
@@ -116,9 +116,11 @@ async def test_a_revocation_missed_while_the_listener_was_down_still_applies(
 async def test_metrics_may_require_an_admin_or_monitoring_key(make_client, pool) -> None:
     client = await make_client(metrics_auth=True)
     async with pool.acquire() as conn:
-        _, monitoring = await keys.issue(conn, keys.Scope.MONITORING, "prometheus")
-        _, admin = await keys.issue(conn, keys.Scope.ADMIN, "ops")
-        _, targeting = await keys.issue(conn, keys.Scope.TARGETING, "cbp")
+        _, monitoring = await keys.issue(
+            conn, keys.Scope.MONITORING, "prometheus", audit.cli_actor()
+        )
+        _, admin = await keys.issue(conn, keys.Scope.ADMIN, "ops", audit.cli_actor())
+        _, targeting = await keys.issue(conn, keys.Scope.TARGETING, "cbp", audit.cli_actor())
     assert (await client.get("/metrics")).status == 401
     assert (await client.get("/metrics", headers=bearer(targeting))).status == 403
     for key in (monitoring, admin):

@@ -8,7 +8,7 @@ import asyncio
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway import keys, overview
+from gateway import audit, keys, overview
 from gateway.keys import Scope
 from tests import scorecard_case as case
 from tests.conftest import bearer
@@ -32,7 +32,7 @@ async def test_metric_names_and_coverage(make_client, add_operator, pool) -> Non
     await client.post("/v1/messages", data=case.message_a(), headers=bearer(key, **json))
     await client.post("/v1/messages", data=case.MESSAGE_C, headers=bearer(key, **json))
     async with pool.acquire() as conn:
-        _, targeting = await keys.issue(conn, Scope.TARGETING, "down")
+        _, targeting = await keys.issue(conn, Scope.TARGETING, "down", audit.cli_actor())
     response = await client.post(
         "/v1/decisions", headers=bearer(targeting),
         json={"item_id": case.s10("28110100"), "code": "RELEASE", "reference": "R-1"})

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from gateway import keys, operators
+from gateway import audit, keys, operators
 from gateway.config import Settings
 from gateway.embedded import create_database
 from gateway.http.app import create_app
@@ -32,7 +32,7 @@ JSON = {"Content-Type": "application/json"}
 
 async def issue(pool: asyncpg.Pool, scope: Scope, subject: str) -> str:
     async with pool.acquire() as conn:
-        return (await keys.issue(conn, scope, subject))[1]
+        return (await keys.issue(conn, scope, subject, audit.cli_actor()))[1]
 
 
 def encoded(value: str) -> str:
@@ -189,9 +189,9 @@ async def gateway_for_all(
     url = with_database(admin_url, name)
     conn = await asyncpg.connect(url)
     try:
-        await operators.add(conn, Profile("alpha", "alpha", ("alpha-itmatt",)))
+        await operators.add(conn, Profile("alpha", "alpha", ("alpha-itmatt",)), audit.cli_actor())
         keyring: dict[Scope | None, str] = {
-            scope: (await keys.issue(conn, scope, subject))[1]
+            scope: (await keys.issue(conn, scope, subject, audit.cli_actor()))[1]
             for scope, subject in ((Scope.OPERATOR, "alpha"), (Scope.TARGETING, "cbp"),
                                    (Scope.ADMIN, "ops"))
         }

@@ -37,7 +37,7 @@ TIGHT = Retention(batch_size=1)
 
 async def issue(pool: asyncpg.Pool, scope: Scope, subject: str) -> str:
     async with pool.acquire() as conn:
-        _, key = await keys.issue(conn, scope, subject)
+        _, key = await keys.issue(conn, scope, subject, audit.cli_actor())
     return key
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from gateway import keys
+from gateway import audit, keys
 from gateway.config import Target
 from gateway.delivery import outbox
 from gateway.delivery.outbox import Settlement, State
@@ -50,7 +50,7 @@ async def in_background(coro: Awaitable[Any]) -> asyncio.Task:
 
 async def issue(pool: asyncpg.Pool, scope: Scope, subject: str) -> str:
     async with pool.acquire() as conn:
-        return (await keys.issue(conn, scope, subject))[1]
+        return (await keys.issue(conn, scope, subject, audit.cli_actor()))[1]
 
 
 async def add_record(conn: asyncpg.Connection, revision: int) -> uuid.UUID:

@@ -190,7 +190,7 @@ async def test_scorecard_over_http(client, add_operator, pool) -> None:
     other = await add_operator("alpha")
     await send_case(client, key)
     async with pool.acquire() as conn:
-        _, admin = await keys.issue(conn, Scope.ADMIN, "ops")
+        _, admin = await keys.issue(conn, Scope.ADMIN, "ops", audit.cli_actor())
 
     response = await client.get("/v1/admin/scorecard", headers=bearer(admin))
     assert response.status == 200

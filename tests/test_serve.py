@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -17,6 +18,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_ready(
+    url: str, server: subprocess.Popen, context: ssl.SSLContext | None = None
+) -> None:
+    """Until ``url``/readyz answers 200; the server's output if it dies first."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2, context=context) as r:
+                assert r.status == 200
+                return
+        except OSError:
+            if server.poll() is not None:  # it exited: its output says why
+                raise AssertionError(server.stdout.read() if server.stdout else "") from None
+            assert time.monotonic() < deadline, "the gateway did not come up"
+            time.sleep(0.3)
 
 
 def test_serve_with_the_embedded_database_and_stop_on_ctrl_c(tmp_path: Path) -> None:
@@ -32,16 +50,7 @@ def test_serve_with_the_embedded_database_and_stop_on_ctrl_c(tmp_path: Path) -> 
         text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "the gateway did not come up"
-                time.sleep(0.3)
+        wait_ready(f"http://127.0.0.1:{port}", server)
         assert (tmp_path / "var" / "pg" / "postmaster.pid").exists()
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=60)

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys, operators
+from gateway import audit, keys, operators
 from gateway.config import Settings
 from gateway.embedded import load_pgserver
 from gateway.http.app import create_app
@@ -29,8 +29,8 @@ async def prepare(url: str) -> str:
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
-        await operators.add(conn, Profile("alpha", "alpha", ("alpha-itmatt",)))
-        return (await keys.issue(conn, Scope.OPERATOR, "alpha"))[1]
+        await operators.add(conn, Profile("alpha", "alpha", ("alpha-itmatt",)), audit.cli_actor())
+        return (await keys.issue(conn, Scope.OPERATOR, "alpha", audit.cli_actor()))[1]
     finally:
         await conn.close()
 

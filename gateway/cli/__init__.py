@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from gateway.cli import (
     adapters,
+    audit,
     backup,
     bench,
     deadletters,
@@ -48,6 +49,7 @@ COMMAND_GROUPS = (
     bench,
     demo,
     scorecard,
+    audit,
     backup,
 )
 

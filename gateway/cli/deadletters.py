@@ -9,6 +9,7 @@ import sys
 import asyncpg
 from rich.progress import Progress
 
+from gateway import audit
 from gateway.cli import database
 from gateway.cli.arguments import operator_code, positive
 from gateway.cli.output import emit, emit_json, stderr
@@ -86,7 +87,7 @@ def run_replay(args: argparse.Namespace) -> int:
             task = progress.add_task("replaying", total=total)
             return await deadletters.replay_paced(
                 pool, filters, total, RowBudget(args.rate, max(args.rate, 1.0)),
-                lambda done: progress.update(task, completed=done),
+                audit.cli_actor(), lambda done: progress.update(task, completed=done),
             )
 
     result = database.run(args, action)

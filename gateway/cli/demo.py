@@ -26,7 +26,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from adapters.registry import default_registry
-from gateway import config, keys, operators, rollups
+from gateway import audit, config, keys, operators, rollups
 from gateway.cli.database import migrated_pool
 from gateway.cli.local import scratch_database, start_site
 from gateway.config import Retry, Target
@@ -61,14 +61,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 async def _demo(url: str, args: argparse.Namespace, console: Console) -> None:
     pool = await migrated_pool(url)
     keys_of = {}
+    actor = audit.cli_actor()
     async with pool.acquire() as conn:
         for code in OPERATORS:
             if await operators.get(conn, code) is None:
                 formats = tuple(default_registry().formats_of(code))
-                await operators.add(conn, Profile(code, code, formats))
-            keys_of[code] = (await keys.issue(conn, Scope.OPERATOR, code))[1]
-        _, targeting_key = await keys.issue(conn, Scope.TARGETING, "demo")
-        _, admin_key = await keys.issue(conn, Scope.ADMIN, "demo")
+                await operators.add(conn, Profile(code, code, formats), actor)
+            keys_of[code] = (await keys.issue(conn, Scope.OPERATOR, code, actor))[1]
+        _, targeting_key = await keys.issue(conn, Scope.TARGETING, "demo", actor)
+        _, admin_key = await keys.issue(conn, Scope.ADMIN, "demo", actor)
     receiver = Receiver(Faults(fail_rate=args.fail_rate, reject=set(REFUSED)), seed=1)
     receiver_runner, receiver_url = await start_site(create_receiver_app(receiver))
     retry = Retry(max_attempts=20, base_delay_s=0.1, max_delay_s=1.0)

@@ -7,15 +7,18 @@ import asyncio
 import errno
 import os
 import socket
+import ssl
+from pathlib import Path
 
 import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from gateway import config
+from gateway import config, limits
 from gateway.cli import database, workers
 from gateway.embedded import database_url, remember
 from gateway.http import server
 from gateway.http.app import create_app
+from gateway.http.mtls import server_ssl_context
 from gateway.logging import configure, get_logger
 from gateway.store import StorageUnavailable
 from gateway.store.migrate import migrate
@@ -33,6 +36,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--workers", help="processes serving the port: a number, or auto (the CPU count)"
     )
     serve.add_argument(workers.SOCKET_ARG, type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    serve.add_argument(
+        "--client-ca",
+        type=Path,
+        help="verify operators' client certificates (mutual TLS) against this CA (PEM)",
+    )
     serve.set_defaults(run=run_serve)
     mig = commands.add_parser("migrate", help="apply database migrations and exit")
     mig.set_defaults(run=run_migrate)
@@ -88,9 +98,14 @@ def run_serve(args: argparse.Namespace) -> int:
         settings.listen = args.listen
         config.check_listen(settings.listen, "--listen")
     settings.workers = workers.worker_count(args.workers, settings.workers)
+    settings.tls.cert = args.tls_cert or settings.tls.cert
+    settings.tls.key = args.tls_key or settings.tls.key
+    settings.tls.client_ca = args.client_ca or settings.tls.client_ca
     configure(settings.log_format, settings.log_level)
+    context = server_ssl_context(settings.tls)
+    limits.check(settings.limits, settings.workers)
     if args.worker_socket is not None:
-        return _serve_worker(settings, args.worker_socket)
+        return _serve_worker(settings, args.worker_socket, context)
     sock = listening_socket(settings)
     with sock, database_url(settings) as url:
         applied = asyncio.run(_migrate(url))
@@ -102,6 +117,8 @@ def run_serve(args: argparse.Namespace) -> int:
         log.info(
             "starting",
             listen=settings.listen,
+            tls=context is not None,
+            client_ca=settings.tls.client_ca is not None,
             database="external" if settings.database_url else str(settings.embedded_dir),
             migrations_applied=applied,
             targets=[t.name for t in settings.targets],
@@ -112,19 +129,19 @@ def run_serve(args: argparse.Namespace) -> int:
         else:
             # Until SIGINT/SIGTERM, then a graceful stop within shutdown_timeout_s (see
             # gateway/http/server.py); the embedded server stops when the with-block exits.
-            asyncio.run(server.serve(create_app(settings, url), sock=sock))
+            asyncio.run(server.serve(create_app(settings, url), sock=sock, ssl_context=context))
         log.info("stopped")
     return 0
 
 
-def _serve_worker(settings: config.Settings, fd: int) -> int:
+def _serve_worker(settings: config.Settings, fd: int, context: ssl.SSLContext | None) -> int:
     """One of ``serve --workers``: the parent migrated; accept on its socket and stop
     gracefully as a single serve does."""
     assert settings.database_url, "the parent passes its database"
     app = create_app(settings, settings.database_url)
     app.cleanup_ctx.append(workers.watch_parent)
     log.info("worker_serving", pid=os.getpid())
-    asyncio.run(server.serve(app, sock=socket.socket(fileno=fd)))
+    asyncio.run(server.serve(app, sock=socket.socket(fileno=fd), ssl_context=context))
     log.info("worker_stopped", pid=os.getpid())
     return 0
 

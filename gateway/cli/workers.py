@@ -114,6 +114,12 @@ class Supervisor:
             "AEDGW_WORKERS": str(self.count),
             MULTIPROC_ENV: str(metrics_dir),
         }
+        tls = self.settings.tls  # --tls-cert, --tls-key, --client-ca reach the workers too
+        env |= {
+            f"AEDGW_TLS__{name.upper()}": str(value)
+            for name, value in (("cert", tls.cert), ("key", tls.key), ("client_ca", tls.client_ca))
+            if value is not None
+        }
         command = [sys.executable, "-m", "gateway"]
         if self.config is not None:
             command += ["--config", str(self.config)]

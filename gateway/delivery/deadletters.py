@@ -15,6 +15,8 @@ from typing import Any
 
 import asyncpg
 
+from gateway import audit
+from gateway.audit import Actor
 from gateway.canonical import format_time, parse_time
 from gateway.delivery import outbox
 from gateway.delivery.outbox import State
@@ -66,6 +68,16 @@ class Filters:
     def args(self) -> tuple[Any, ...]:
         return self.target, self.operator, self.since, self.until, self.code
 
+    def as_dict(self) -> dict[str, Any]:
+        """The filters that are set, times in RFC 3339 (for the audit trail)."""
+        names = ("target", "operator", "since", "until", "code")
+        values = {name: getattr(self, name) for name in names}
+        return {
+            name: format_time(value) if isinstance(value, datetime) else value
+            for name, value in values.items()
+            if value is not None
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Replayed:
@@ -100,8 +112,24 @@ async def replay(conn: asyncpg.Connection, filters: Filters, limit: int) -> Repl
     return Replayed(len(rows) - superseded, superseded)
 
 
+async def replay_audited(
+    pool: asyncpg.Pool, filters: Filters, limit: int, actor: Actor, via: str
+) -> Replayed:
+    """:func:`replay` in a transaction of its own with its audit entry (``via``: api,
+    cli or console), run again when it loses a race with an ingest."""
+
+    async def work(conn: asyncpg.Connection) -> Replayed:
+        done = await replay(conn, filters, limit)
+        details = {"via": via, "filters": filters.as_dict(), "replayed": done.replayed,
+                   "superseded": done.superseded}
+        await audit.record(conn, actor, "deadletters.replay", filters.target, details)
+        return done
+
+    return await in_transaction(pool, work)
+
+
 async def replay_paced(
-    pool: asyncpg.Pool, filters: Filters, limit: int, budget: RowBudget,
+    pool: asyncpg.Pool, filters: Filters, limit: int, budget: RowBudget, actor: Actor,
     progress: Callable[[int], None] = lambda _done: None,
 ) -> Replayed:
     """Replay up to ``limit`` rows in chunks of what the budget allows."""
@@ -110,7 +138,7 @@ async def replay_paced(
     async def step(allowed: int) -> tuple[int, bool]:
         nonlocal replayed, superseded
         wanted = min(limit - replayed - superseded, allowed)
-        chunk = await in_transaction(pool, lambda conn: replay(conn, filters, wanted))
+        chunk = await replay_audited(pool, filters, wanted, actor, "cli")
         replayed += chunk.replayed
         superseded += chunk.superseded
         progress(replayed + superseded)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from gateway import audit
 from gateway.codes import MessageCode
 from gateway.delivery import deadletters
 from gateway.delivery.deadletters import FilterInvalid, Filters
@@ -26,7 +27,6 @@ from gateway.http.params import (
 from gateway.http.responses import ApiError, json_response
 from gateway.http.state import POOL, REPLAY_BUDGET
 from gateway.keys import Scope
-from gateway.store import in_transaction
 
 routes = web.RouteTableDef()
 
@@ -65,7 +65,7 @@ async def list_dead_letters(request: web.Request) -> web.Response:
 
 @routes.post("/v1/admin/deadletters/replay")
 async def replay_dead_letters(request: web.Request) -> web.Response:
-    await authenticate(request, Scope.ADMIN)
+    principal = await authenticate(request, Scope.ADMIN)
     body = json_object(await request.read() or b"{}")
     unknown = sorted(set(body) - {*FILTERS, "limit"})
     if unknown:
@@ -84,7 +84,8 @@ async def replay_dead_letters(request: web.Request) -> web.Response:
             headers={"Retry-After": str(wait)},
         )
     pool = request.app[POOL]
-    result = await in_transaction(pool, lambda conn: deadletters.replay(conn, filters, allowed))
+    actor = audit.Actor(principal.key_id, request.remote)
+    result = await deadletters.replay_audited(pool, filters, allowed, actor, "api")
     budget.spend(result.rows)
     return json_response({
         "replayed": result.replayed,

@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 
 import structlog
 from aiohttp import web
@@ -16,8 +17,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from adapters.registry import default_registry
+from gateway import keys, limits, operators, rollups
 from gateway import retention as lifecycle
-from gateway import rollups
 from gateway.codes import MessageCode
 from gateway.config import Settings
 from gateway.decisions import OUTCOMES_CHANNEL
@@ -26,6 +27,7 @@ from gateway.delivery.worker import Delivery
 from gateway.feed import RECORDS_CHANNEL, FeedSignal
 from gateway.http import (
     admin,
+    audit,
     console,
     consumers,
     decisions,
@@ -35,17 +37,21 @@ from gateway.http import (
     server,
 )
 from gateway.http.auth import authenticate
+from gateway.http.limits import limits_middleware
 from gateway.http.params import query, strict_parameters
 from gateway.http.responses import ApiError, json_response
 from gateway.http.server import SERVING, Serving, time_left
 from gateway.http.state import (
+    BODY_MEMORY,
     DATABASE_URL,
     FEED,
     KEYS,
+    LIMITER,
     LISTENER,
     OUTCOMES,
     POOL,
     PRINCIPAL,
+    PROFILES,
     REGISTRY,
     REPLAY_BUDGET,
     SETTINGS,
@@ -54,6 +60,7 @@ from gateway.keys import NOTIFY_CHANNEL, KeyCache, Scope
 from gateway.logging import get_logger
 from gateway.metrics import HTTP_SECONDS, exposition_registry, sample_pool
 from gateway.notify import Listener
+from gateway.operators import ProfileCache
 from gateway.store import create_pool
 from gateway.store.health import Database, probe, refusal
 
@@ -120,6 +127,14 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
 
 
+_ROUTING_CODES = {
+    404: MessageCode.NOT_FOUND,
+    405: MessageCode.METHOD_NOT_ALLOWED,
+    413: MessageCode.TOO_LARGE,
+}
+"""Codes of aiohttp's own refusals (no route, no such method, body over client_max_size)."""
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure in the one error shape; storage trouble is a 503, never a 500."""
@@ -130,8 +145,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = MessageCode.NOT_FOUND if exc.status == 404 else MessageCode.BAD_REQUEST
-        raise ApiError(exc.status, code, exc.reason) from None
+        code = _ROUTING_CODES.get(exc.status, MessageCode.BAD_REQUEST)
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        raise ApiError(exc.status, code, exc.reason, headers=allow) from None
     except Exception as exc:
         database = refusal(exc)
         if database is not None:
@@ -157,6 +173,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         NOTIFY_CHANNEL,
         lambda key_id: app[KEYS].invalidate(None if key_id in (None, "*") else key_id),
     )
+    listener.subscribe(operators.NOTIFY_CHANNEL, app[PROFILES].invalidate)
     listener.subscribe(RECORDS_CHANNEL, app[FEED].wake)
     listener.subscribe(OUTCOMES_CHANNEL, app[OUTCOMES].wake)
     await listener.start()
@@ -172,6 +189,16 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     await delivery.start()
     yield
     await delivery.stop(time_left(app))
+
+
+async def _key_expiry(app: web.Application) -> AsyncIterator[None]:
+    """Warn (log and metric) about keys that stop working soon, every hour."""
+    within = timedelta(days=app[SETTINGS].key_expiry_warning_days)
+    task = asyncio.create_task(keys.watch_expiry(app[POOL], within), name="key-expiry")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _callbacks(app: web.Application) -> AsyncIterator[None]:
@@ -239,11 +266,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     """The gateway as an aiohttp application on an already migrated database."""
+    limits.check(settings.limits, settings.workers)
     app = web.Application(
         middlewares=[
             context_middleware,
             server.in_flight_middleware,
             error_middleware,
+            limits_middleware,
             strict_parameters,
         ],
         client_max_size=settings.limits.max_body_bytes,
@@ -253,6 +282,9 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
     app[KEYS] = KeyCache()
+    app[PROFILES] = ProfileCache()
+    app[LIMITER] = limits.OperatorLimiter(settings.limits, settings.workers)
+    app[BODY_MEMORY] = limits.BodyMemory(settings.limits.body_memory_bytes // settings.workers)
     app[REGISTRY] = default_registry()
     app[FEED] = FeedSignal()
     app[OUTCOMES] = FeedSignal()
@@ -264,11 +296,13 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.cleanup_ctx.append(_rollups)
     app.cleanup_ctx.append(_pool_metrics)
     app.cleanup_ctx.append(_purge)
+    app.cleanup_ctx.append(_key_expiry)
     app.on_shutdown.append(server.stopping)
     app.add_routes(messages.routes)
     app.add_routes(records.routes)
     app.add_routes(decisions.routes)
     app.add_routes(admin.routes)
+    app.add_routes(audit.routes)
     app.add_routes(scorecard.routes)
     app.add_routes(console.routes)
     app.add_routes(consumers.routes)

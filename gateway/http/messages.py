@@ -15,8 +15,9 @@ from aiohttp import web
 from gateway import operators
 from gateway.codes import MessageCode
 from gateway.contract import MessageRejected
-from gateway.document import DocumentRefused, decompress, media_kind, parse, too_large
+from gateway.document import DocumentRefused, decompress, media_kind, parse
 from gateway.http.auth import authenticate
+from gateway.http.limits import hold_inflated, read_body
 from gateway.http.params import query
 from gateway.http.responses import ApiError, json_response
 from gateway.http.soap import SOAP11, fault_response, soap_version
@@ -70,12 +71,13 @@ async def _receive(request: web.Request) -> tuple[bytes, Answer]:
     try:
         media_kind(content_type)
         raw = decompress(
-            await _read_body(request, settings.limits.max_body_bytes),
+            await read_body(request, settings.limits.max_body_bytes),
             request.headers.get("Content-Encoding"),
             settings.limits.max_body_bytes,
         )
     except DocumentRefused as refused:
         raise ApiError(refused.status, refused.code, refused.message) from None
+    hold_inflated(request, len(raw))
     started = time.perf_counter()
     arrival = Arrival(
         message_id=str(uuid.uuid4()),
@@ -146,19 +148,6 @@ async def _receive(request: web.Request) -> tuple[bytes, Answer]:
         error=(answer.body.get("error") or {}).get("code"),
     )
     return raw, answer
-
-
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """Read at most ``limit`` bytes (compressed bodies are capped again after inflating)."""
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large(limit)
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @routes.get("/v1/messages/{message_id}")

@@ -16,17 +16,21 @@ import asyncio
 import contextlib
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
 
 from aiohttp import web
 
+from gateway.http.limits import listen
 from gateway.http.state import FEED, OUTCOMES, SETTINGS
 from gateway.logging import get_logger
 
 log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+KEEPALIVE_TIMEOUT_S = 75.0
+"""An idle connection (or one that never sends a request) is closed after this, so that
+idle connections do not hold the cap on connections."""
 
 
 class Serving:
@@ -99,26 +103,25 @@ async def serve(
     host: str | None = None,
     port: int | None = None,
     sock: socket.socket | None = None,
-    **site_options: Any,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
     """Serve on ``host:port`` (or an already bound ``sock``, as a worker process of
-    several would) until SIGTERM or SIGINT, then stop gracefully."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0)
-    await runner.setup()
-    site: web.BaseSite = (
-        web.SockSite(runner, sock, **site_options)
-        if sock is not None
-        else web.TCPSite(runner, host, port, **site_options)
+    several would), over TLS with ``ssl_context``, until SIGTERM or SIGINT, then stop
+    gracefully. Connections over ``limits.max_connections`` are refused (``limits.listen``)."""
+    runner = web.AppRunner(
+        app, access_log=None, shutdown_timeout=0, keepalive_timeout=KEEPALIVE_TIMEOUT_S
     )
+    await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await site.start()
-        log.info("listening", url=site.name)
+        listener = await listen(runner, host=host, port=port, sock=sock, ssl_context=ssl_context)
+        name = listener.sockets[0].getsockname()
+        log.info("listening", url=f"{'https' if ssl_context else 'http'}://{name[0]}:{name[1]}")
         await stop.wait()
-        await site.stop()  # no new connections from here on
+        listener.close()  # no new connections from here on
         await stopping(app)
         if not await app[SERVING].drained(time_left(app)):
             log.warning("stop_deadline_passed", requests_cut_off=app[SERVING].in_flight)

@@ -10,7 +10,9 @@ from gateway.config import Settings
 from gateway.delivery.pacing import RowBudget
 from gateway.feed import FeedSignal
 from gateway.keys import KeyCache, Principal
+from gateway.limits import BodyMemory, OperatorLimiter
 from gateway.notify import Listener
+from gateway.operators import ProfileCache
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE_URL = web.AppKey("database_url", str)
@@ -21,4 +23,7 @@ LISTENER = web.AppKey("listener", Listener)
 FEED = web.AppKey("feed", FeedSignal)
 OUTCOMES = web.AppKey("outcomes", FeedSignal)
 REPLAY_BUDGET = web.AppKey("replay_budget", RowBudget)
+PROFILES = web.AppKey("profiles", ProfileCache)
+LIMITER = web.AppKey("limiter", OperatorLimiter)
+BODY_MEMORY = web.AppKey("body_memory", BodyMemory)
 PRINCIPAL = web.RequestKey("principal", Principal)

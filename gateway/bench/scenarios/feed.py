@@ -15,7 +15,7 @@ from urllib.parse import quote
 import orjson
 from lxml import etree
 
-from gateway import keys
+from gateway import audit, keys
 from gateway.bench.client import request
 from gateway.bench.processes import Server
 from gateway.bench.run import BenchFailure, Run, percentiles
@@ -49,7 +49,7 @@ async def measure(run: Run) -> dict[str, Any]:
     await run.ensure_backlog()
     server = await run.gateway()
     async with run.pool.acquire() as conn:
-        _, key = await keys.issue(conn, Scope.TARGETING, "aedgw-bench")
+        _, key = await keys.issue(conn, Scope.TARGETING, "aedgw-bench", audit.cli_actor())
     total = await run.pool.fetchval(Q.bench_records_total)
     figures: dict[str, Any] = {"records": total}
     for form, (accept, read) in FORMS.items():

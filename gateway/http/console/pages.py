@@ -15,7 +15,6 @@ from functools import cache, wraps
 from importlib.resources import files
 from typing import Any
 
-import asyncpg
 import jinja2
 import orjson
 from aiohttp import web
@@ -29,7 +28,6 @@ from gateway.http.params import query
 from gateway.http.state import POOL, REPLAY_BUDGET, SETTINGS
 from gateway.keys import Scope
 from gateway.scorecard import BY_NAME, Period
-from gateway.store import in_transaction
 
 routes = web.RouteTableDef()
 
@@ -290,17 +288,10 @@ async def replay(request: web.Request, session: Session) -> web.StreamResponse:
         wait = math.ceil(budget.wait_s())
         return await _deadletters(request, session, values, status=429,
                                   notice=f"Replay budget spent; try again in {wait} s.")
-    async def work(conn: asyncpg.Connection) -> deadletters.Replayed:
-        result = await deadletters.replay(conn, filters, allowed)
-        await audit.record(
-            conn, _actor(request, session.key_id), "deadletters.replay", filters.target,
-            {"via": "console", "filters": {k: v for k, v in values.items() if v},
-             "replayed": result.replayed, "superseded": result.superseded},
-        )
-        return result
-
-    # Run again when it loses a race with an ingest of the same item (WriteConflict).
-    result = await in_transaction(request.app[POOL], work)
+    actor = _actor(request, session.key_id)
+    result = await deadletters.replay_audited(
+        request.app[POOL], filters, allowed, actor, "console"
+    )
     budget.spend(result.rows)
     notice = (f"Replayed {result.replayed} dead letters; {result.superseded} superseded "
               "(a newer revision of the item exists for the target).")

@@ -1,8 +1,9 @@
 -- The audit trail (append-only; see migration 0006).
 
 -- name: insert_audit
+-- $4 is JSON text, so that a connection without the pool's jsonb codec can write too.
 INSERT INTO audit_log (actor, action, subject, details, source)
-VALUES ($1, $2, $3, $4::jsonb, $5)
+VALUES ($1, $2, $3, ($4::text)::jsonb, $5)
 RETURNING id, at;
 
 -- name: list_audit

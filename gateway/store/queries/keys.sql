@@ -1,7 +1,10 @@
 -- API keys: stored as SHA-256 of the secret; NOTIFY on revocation.
 
 -- name: insert_key
-INSERT INTO api_keys (key_id, secret_sha256, scope, subject) VALUES ($1, $2, $3, $4);
+-- $5: the key's lifetime, NULL for a key that lives until revoked.
+INSERT INTO api_keys (key_id, secret_sha256, scope, subject, lifetime, expires_at)
+VALUES ($1, $2, $3, $4, $5::interval, now() + $5::interval)
+RETURNING expires_at;
 
 -- name: get_key
 -- A key is live until revoked or past its expiry (set by a rotation's overlap).
@@ -13,7 +16,7 @@ WHERE k.key_id = $1 AND k.revoked_at IS NULL
   AND o.disabled_at IS NULL;
 
 -- name: key_subject
-SELECT key_id, scope, subject, revoked_at FROM api_keys WHERE key_id = $1;
+SELECT key_id, scope, subject, revoked_at, lifetime FROM api_keys WHERE key_id = $1;
 
 -- name: revoke_key
 UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL
@@ -26,3 +29,17 @@ RETURNING key_id, expires_at;
 
 -- name: notify_keys
 SELECT pg_notify('aedgw_keys', $1);
+
+-- name: touch_key
+UPDATE api_keys SET last_used_at = now() WHERE key_id = $1;
+
+-- name: list_keys
+SELECT key_id, scope, subject, created_at, expires_at, revoked_at, last_used_at
+FROM api_keys ORDER BY scope, subject, created_at;
+
+-- name: expiring_keys
+-- Live keys that have an expiry (issued with one, or rotated), soonest first.
+SELECT key_id, scope, subject, expires_at
+FROM api_keys
+WHERE revoked_at IS NULL AND expires_at > now()
+ORDER BY expires_at;
