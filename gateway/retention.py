@@ -348,7 +348,13 @@ async def _exclusive(pool: asyncpg.Pool) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            await conn.execute(Q.purge_unlock)
+            try:
+                await conn.execute(Q.purge_unlock)
+            except BaseException:
+                # Pooled connections are not reset on release (gateway.store): a
+                # connection that may still hold the session lock must not go back.
+                conn.terminate()
+                raise
 
 
 def scheduler_actor() -> Actor:

@@ -88,5 +88,14 @@ async def _init(conn: asyncpg.Connection) -> None:
 async def create_pool(url: str, *, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections decode jsonb to Python values with orjson."""
     return await asyncpg.create_pool(
-        url, min_size=1, max_size=max_size, init=_init, command_timeout=60
+        url, min_size=1, max_size=max_size, init=_init, reset=_keep_session,
+        command_timeout=60,
     )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection needs on its way back to the pool beyond what asyncpg always
+    does (roll back an open transaction, drop listeners): nothing. The gateway keeps no
+    session state on pooled connections (its settings and advisory locks are
+    transaction-scoped; LISTEN has its own connection), so asyncpg's default reset query,
+    a round trip on every release, would undo nothing."""
