@@ -238,19 +238,19 @@ def _check_quantities(item: CanonicalItem, errors: list[RuleError]) -> None:
     """Weights and quantities cannot be negative; an item has at least one piece."""
     gross = item.gross_weight_kg
     if gross is not None and _negative_or_not_finite(gross):
-        errors.append(_not_a_weight("gross_weight_kg", gross))
+        errors.append(_not_a_number("gross_weight_kg", gross))
     for number, line in enumerate(item.contents, 1):
         net, quantity = line.net_weight_kg, line.quantity
         if net is not None and _negative_or_not_finite(net):
-            errors.append(_not_a_weight(f"contents[{number}].net_weight_kg", net))
+            errors.append(_not_a_number(f"contents[{number}].net_weight_kg", net))
         if quantity is not None and _negative_or_not_finite(quantity):
-            errors.append(_not_a_weight(f"contents[{number}].quantity", quantity))
+            errors.append(_not_a_number(f"contents[{number}].quantity", quantity))
     if item.pieces is not None and item.pieces < 1:
         message = f"{item.pieces} pieces: at least 1"
         errors.append(RuleError("pieces", ItemCode.VALUE_INVALID, message))
 
 
-def _not_a_weight(name: str, value: Decimal) -> RuleError:
+def _not_a_number(name: str, value: Decimal) -> RuleError:
     return RuleError(name, ItemCode.VALUE_INVALID, f"{value} is not a number >= 0")
 
 
