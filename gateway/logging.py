@@ -3,14 +3,35 @@
 Context (request id, operator, message id) travels in contextvars bound by the HTTP
 middleware, so every line of a request carries it. Never log names, addresses, phones
 or emails: log ids, codes and counts.
+
+Logging is on every request's path, so it is kept cheap: a line below the level costs a
+level check (not the processor chain), and a line written skips what the stdlib would
+look up for fields we never print (caller, thread, process). ``bench/log_cost.py``
+measures it.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
+
+
+class _Logger(structlog.stdlib.BoundLogger):
+    """structlog's stdlib logger, which would run its processors before the stdlib drops
+    a line below the level: here debug and info (the per-request levels) check first."""
+
+    def debug(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if not self._logger.isEnabledFor(logging.DEBUG):
+            return None
+        return self._proxy_to_logger("debug", event, *args, **kw)
+
+    def info(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if not self._logger.isEnabledFor(logging.INFO):
+            return None
+        return self._proxy_to_logger("info", event, *args, **kw)
 
 
 def configure(fmt: str = "auto", level: str = "info") -> None:
@@ -33,7 +54,7 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=_Logger,
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
@@ -47,6 +68,10 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
             foreign_pre_chain=shared,
         )
     )
+    # No record looks up its caller, thread or process: no line prints them, and the
+    # lookups were a third of a line's cost (the logging HOWTO's "Optimization").
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import orjson
 
@@ -44,3 +45,18 @@ async def post_and_check(client, add_operator, stream: io.StringIO) -> None:
     text = stream.getvalue()
     for value in PERSONAL:
         assert value not in text
+
+
+async def test_at_info_only_refused_requests_write_an_access_line(
+    client, json_logs: io.StringIO
+) -> None:
+    """A request that went well logs its access line at debug (logging at info costs a
+    request no line of its own); a refused one still logs it at info."""
+    logging.getLogger().setLevel(logging.INFO)
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/v1/records", headers=bearer("no-such-key"))).status == 401
+    access = [
+        line for line in map(orjson.loads, json_logs.getvalue().splitlines())
+        if line["event"] == "request"
+    ]
+    assert [(line["status"], line["level"]) for line in access] == [(401, "info")]

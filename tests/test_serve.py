@@ -59,4 +59,5 @@ def test_serve_with_the_embedded_database_and_stop_on_ctrl_c(tmp_path: Path) -> 
             server.kill()
     assert server.returncode == 0, output
     assert '"event": "stopped"' in output
+    assert '"loop": "uvloop"' in output, "serve runs on uvloop, a dependency"
     assert not (tmp_path / "var" / "pg" / "postmaster.pid").exists(), "embedded server stopped"

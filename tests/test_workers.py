@@ -154,6 +154,7 @@ async def test_three_processes_under_load_send_each_record_once(
     gw = gateway("--workers", str(WORKERS), targets=[target])
     await gw.wait_serving(WORKERS)
     assert len(gw.worker_pids()) == WORKERS
+    assert {line["loop"] for line in gw.events("worker_serving")} == {"uvloop"}
     listening = await pool.fetchval(
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE datname = current_database() AND query LIKE 'LISTEN %'"

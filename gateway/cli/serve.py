@@ -123,13 +123,14 @@ def run_serve(args: argparse.Namespace) -> int:
             migrations_applied=applied,
             targets=[t.name for t in settings.targets],
             workers=settings.workers,
+            loop=server.loop_name(),
         )
         if settings.workers > 1:
             workers.Supervisor(settings, url, args.config).run(sock)
         else:
             # Until SIGINT/SIGTERM, then a graceful stop within shutdown_timeout_s (see
             # gateway/http/server.py); the embedded server stops when the with-block exits.
-            asyncio.run(server.serve(create_app(settings, url), sock=sock, ssl_context=context))
+            server.run(server.serve(create_app(settings, url), sock=sock, ssl_context=context))
         log.info("stopped")
     return 0
 
@@ -140,8 +141,8 @@ def _serve_worker(settings: config.Settings, fd: int, context: ssl.SSLContext | 
     assert settings.database_url, "the parent passes its database"
     app = create_app(settings, settings.database_url)
     app.cleanup_ctx.append(workers.watch_parent)
-    log.info("worker_serving", pid=os.getpid())
-    asyncio.run(server.serve(app, sock=socket.socket(fileno=fd), ssl_context=context))
+    log.info("worker_serving", pid=os.getpid(), loop=server.loop_name())
+    server.run(server.serve(app, sock=socket.socket(fileno=fd), ssl_context=context))
     log.info("worker_stopped", pid=os.getpid())
     return 0
 

@@ -5,8 +5,10 @@ Adapters only convert; the rules here decide. :func:`check` normalises an item i
 error that rejects it, each naming the canonical field so that the gateway can point
 into the operator's document through ``CanonicalItem.path_of``.
 
-They run on every item, so the required table is compiled once, at import, into a tuple
-of checks per category (:data:`CHECKS`): no field name is resolved per item.
+They run on every item, so the required table is compiled once, at import, into one
+function per category (:data:`REQUIRED_CHECKS`): each field read by its attribute chain,
+no name resolved and no check called per item; an error's field name is built only for
+an item that has the error.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Context, Decimal
 from functools import lru_cache
-from operator import attrgetter
 from typing import Any
 
 import phonenumbers
@@ -25,6 +26,7 @@ import pycountry
 from gateway.canonical import (
     CanonicalItem,
     Category,
+    ContentLine,
     ItemIdScheme,
     Money,
     Party,
@@ -93,6 +95,8 @@ _COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
 _CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 _HS_SEPARATORS = re.compile(r"[.\s-]")
 _HS_DIGITS = re.compile(r"[0-9]{6,}")
+_ATTRIBUTES = re.compile(r"[a-z_]+(\.[a-z_]+)*")
+"""A row of the required table: an attribute chain, pasted into generated code."""
 _FLAG_ORDER = {flag.value: rank for rank, flag in enumerate(Flag)}
 
 
@@ -115,11 +119,9 @@ def check(item: CanonicalItem, *, allow_bilateral: bool = False) -> list[RuleErr
     _check_money(item, errors)
     _check_quantities(item, errors)
     _check_hs_codes(item, flags, errors)
-    for requirement in CHECKS[item.category]:
-        requirement(item, errors)
-    for party in (item.sender, item.addressee):
-        if _normalise_phone(party):
-            flags.append(Flag.PHONE_INVALID)
+    REQUIRED_CHECKS[item.category](item, errors)
+    if _normalise_phone(item.sender) | _normalise_phone(item.addressee):
+        flags.append(Flag.PHONE_INVALID)
     if item.pieces is None:
         item.pieces = 1
     flags += _consistency_flags(item)
@@ -176,42 +178,50 @@ def _check_item_id(item: CanonicalItem, allow_bilateral: bool, errors: list[Rule
         errors.append(RuleError("item_id", ItemCode.COUNTRY_UNKNOWN, message))
 
 
-def _country(holder: Any, attribute: str, errors: list[RuleError], name: str) -> None:
-    """A country code normalised in place; one that is not ISO 3166-1 alpha-2 is an error."""
-    code = getattr(holder, attribute)
+def _country(code: str | None, errors: list[RuleError], name: str | int) -> str | None:
+    """A country code normalised (the caller stores it); one that is not ISO 3166-1
+    alpha-2 is an error. ``name`` is the field, or the content line's number."""
     if code is None:
-        return
+        return None
     code = code.strip().upper() or None
-    setattr(holder, attribute, code)
     if code is not None and code not in _COUNTRIES:
+        field = name if name.__class__ is str else f"contents[{name}].origin_country"
         message = f"{code!r} is not an ISO 3166-1 alpha-2 country code"
-        errors.append(RuleError(name, ItemCode.COUNTRY_UNKNOWN, message))
+        errors.append(RuleError(field, ItemCode.COUNTRY_UNKNOWN, message))  # type: ignore[arg-type]
+    return code
 
 
 def _check_countries(item: CanonicalItem, errors: list[RuleError]) -> None:
-    _country(item, "origin_country", errors, "origin_country")
-    _country(item, "destination_country", errors, "destination_country")
-    _country(item.sender.address, "country", errors, "sender.address.country")
-    _country(item.addressee.address, "country", errors, "addressee.address.country")
+    item.origin_country = _country(item.origin_country, errors, "origin_country")
+    item.destination_country = _country(item.destination_country, errors, "destination_country")
+    for party, name in ((item.sender, "sender"), (item.addressee, "addressee")):
+        address = party.address
+        if address.country is not None:
+            address.country = _country(address.country, errors, f"{name}.address.country")
     for number, line in enumerate(item.contents, 1):
         if line.origin_country is not None:
-            _country(line, "origin_country", errors, f"contents[{number}].origin_country")
+            line.origin_country = _country(line.origin_country, errors, number)
 
 
-def _money(money: Money, errors: list[RuleError], name: str) -> None:
+def _money(money: Money, errors: list[RuleError], name: str | int) -> None:
+    """``name``: the field, or the content line's number (its value)."""
     money.currency = currency = _code(money.currency) or ""
     amount = money.amount
     if currency not in _CURRENCIES:
+        part, code = "currency", ItemCode.CURRENCY_UNKNOWN
         message = f"{currency!r} is not an ISO 4217 currency code"
-        errors.append(RuleError(f"{name}.currency", ItemCode.CURRENCY_UNKNOWN, message))
     elif not amount.is_finite() or amount < 0:
+        part, code = "amount", ItemCode.VALUE_INVALID
         message = f"amount {amount} is not a number >= 0"
-        errors.append(RuleError(f"{name}.amount", ItemCode.VALUE_INVALID, message))
     elif -amount.as_tuple().exponent > (scale := currency_scale(currency)) and (  # type: ignore[operator]
         _decimal_places(amount) > scale
     ):
+        part, code = "amount", ItemCode.VALUE_INVALID
         message = f"amount {amount} has more than {scale} decimals for {currency}"
-        errors.append(RuleError(f"{name}.amount", ItemCode.VALUE_INVALID, message))
+    else:
+        return
+    field = name if name.__class__ is str else f"contents[{name}].value"
+    errors.append(RuleError(f"{field}.{part}", code, message))
 
 
 def _check_money(item: CanonicalItem, errors: list[RuleError]) -> None:
@@ -221,21 +231,27 @@ def _check_money(item: CanonicalItem, errors: list[RuleError]) -> None:
         _money(item.postal_charges, errors, "postal_charges")
     for number, line in enumerate(item.contents, 1):
         if line.value is not None:
-            _money(line.value, errors, f"contents[{number}].value")
+            _money(line.value, errors, number)
 
 
 def _check_quantities(item: CanonicalItem, errors: list[RuleError]) -> None:
     """Weights and quantities cannot be negative; an item has at least one piece."""
-    numbers: list[tuple[str, Decimal | None]] = [("gross_weight_kg", item.gross_weight_kg)]
+    gross = item.gross_weight_kg
+    if gross is not None and _negative_or_not_finite(gross):
+        errors.append(_not_a_number("gross_weight_kg", gross))
     for number, line in enumerate(item.contents, 1):
-        numbers.append((f"contents[{number}].net_weight_kg", line.net_weight_kg))
-        numbers.append((f"contents[{number}].quantity", line.quantity))
-    for name, value in numbers:
-        if value is not None and _negative_or_not_finite(value):
-            errors.append(RuleError(name, ItemCode.VALUE_INVALID, f"{value} is not a number >= 0"))
+        net, quantity = line.net_weight_kg, line.quantity
+        if net is not None and _negative_or_not_finite(net):
+            errors.append(_not_a_number(f"contents[{number}].net_weight_kg", net))
+        if quantity is not None and _negative_or_not_finite(quantity):
+            errors.append(_not_a_number(f"contents[{number}].quantity", quantity))
     if item.pieces is not None and item.pieces < 1:
         message = f"{item.pieces} pieces: at least 1"
         errors.append(RuleError("pieces", ItemCode.VALUE_INVALID, message))
+
+
+def _not_a_number(name: str, value: Decimal) -> RuleError:
+    return RuleError(name, ItemCode.VALUE_INVALID, f"{value} is not a number >= 0")
 
 
 def _check_hs_codes(item: CanonicalItem, flags: list[Flag], errors: list[RuleError]) -> None:
@@ -259,7 +275,7 @@ def _check_hs_codes(item: CanonicalItem, flags: list[Flag], errors: list[RuleErr
 
 
 Check = Callable[[CanonicalItem, list[RuleError]], None]
-"""One requirement: appends a RuleError to the list for each place it is not met."""
+"""The required table of one category: appends a RuleError for each place it is not met."""
 
 
 def _filled(value: Any) -> bool:
@@ -270,62 +286,56 @@ def _filled(value: Any) -> bool:
     return value is not None
 
 
-def _requirement(requirement: str, scope: str) -> Check:
-    """One row of the required table as a check: its attribute getters, the field it
-    reports and its message worked out once."""
-    names = [name.removeprefix(EACH_LINE) for name in requirement.split(" or ")]
-    getters = tuple(attrgetter(name) for name in names)
-    # Alternatives are siblings (address.lines or address.city): report their parent.
-    field = names[0] if len(names) == 1 else names[0].rpartition(".")[0]
-    if requirement.startswith(EACH_LINE):
-
-        def check_lines(item: CanonicalItem, errors: list[RuleError]) -> None:
-            for number, line in enumerate(item.contents, 1):
-                if not any(_filled(get(line)) for get in getters):
-                    prefix = f"contents[{number}]."
-                    message = f"{' or '.join(prefix + n for n in names)} is required{scope}"
-                    errors.append(RuleError(prefix + field, ItemCode.REQUIRED_MISSING, message))
-
-        return check_lines
-    error = RuleError(field, ItemCode.REQUIRED_MISSING, f"{' or '.join(names)} is required{scope}")
-    if len(getters) > 1:
-
-        def check_any(item: CanonicalItem, errors: list[RuleError]) -> None:
-            if not any(_filled(get(item)) for get in getters):
-                errors.append(error)
-
-        return check_any
-    get = getters[0]
-
-    def check(item: CanonicalItem, errors: list[RuleError]) -> None:
-        value = get(item)
-        if value.__class__ is str:
-            if value.strip():
-                return
-        elif value is not None and (value.__class__ is not list or _filled(value)):
-            return
-        errors.append(error)
-
-    return check
+def _present(expression: str) -> str:
+    """Python for "this attribute chain holds a value": text not blank, a list with one
+    filled element (:func:`_filled`), anything else not None."""
+    return (
+        f"(v.strip() if (v := {expression}).__class__ is str "
+        "else v is not None and (v.__class__ is not list or filled(v)))"
+    )
 
 
-def _checks(requirements: tuple[str, ...], category: Category | None) -> tuple[Check, ...]:
+def _compile_required(requirements: tuple[str, ...], category: Category | None) -> Check:
+    """One category's rows of the required table as one generated function: a row is an
+    attribute chain (or several, ``a or b``) tested where it stands, in table order, and
+    each content line's rows in a loop of their own, so that errors come in table order."""
     scope = f" ({category.value})" if category is not None else ""
-    return tuple(_requirement(r, scope) for r in requirements)
+    constants: dict[str, Any] = {"filled": _filled, "RuleError": RuleError,
+                                 "MISSING": ItemCode.REQUIRED_MISSING}
+    body: list[str] = []
+    for number, requirement in enumerate(requirements):
+        names = [name.removeprefix(EACH_LINE) for name in requirement.split(" or ")]
+        assert all(_ATTRIBUTES.fullmatch(name) for name in names), requirement
+        # Alternatives are siblings (address.lines or address.city): report their parent.
+        field = names[0] if len(names) == 1 else names[0].rpartition(".")[0]
+        if requirement.startswith(EACH_LINE):
+            test = " or ".join(_present(f"line.{name}") for name in names)
+            shown = " or ".join(f"contents[{{n}}].{name}" for name in names)
+            body += [
+                "for n, line in enumerate(item.contents, 1):",
+                f"    if not ({test}):",
+                f"        append(RuleError(f'contents[{{n}}].{field}', MISSING, "
+                f"f'{shown} is required{scope}'))",
+            ]
+        else:
+            constants[f"E{number}"] = RuleError(
+                field, ItemCode.REQUIRED_MISSING, f"{' or '.join(names)} is required{scope}"
+            )
+            test = " or ".join(_present(f"item.{name}") for name in names)
+            body += [f"if not ({test}):", f"    append(E{number})"]
+    source = "def required(item, errors):\n    append = errors.append\n" + "".join(
+        f"    {line}\n" for line in body
+    )
+    # Generated from the REQUIRED table above (identifiers and fixed text), never input.
+    exec(compile(source, f"<required {category and category.value}>", "exec"), constants)
+    return constants["required"]
 
 
-CHECKS: dict[Category | None, tuple[Check, ...]] = {
-    None: _checks(_BASE, None),
-    **{category: _checks(names, category) for category, names in REQUIRED.items()},
+REQUIRED_CHECKS: dict[Category | None, Check] = {
+    None: _compile_required(_BASE, None),
+    **{category: _compile_required(names, category) for category, names in REQUIRED.items()},
 }
-"""The required table compiled: per category (None: no category), its checks."""
-
-
-def _check_required(item: CanonicalItem) -> list[RuleError]:
-    errors: list[RuleError] = []
-    for requirement in CHECKS[item.category]:
-        requirement(item, errors)
-    return errors
+"""The required table compiled: per category (None: no category), one check."""
 
 
 def _normalise_phone(party: Party) -> bool:
@@ -356,33 +366,41 @@ def _e164(phone: str, region: str | None) -> str | None:
 
 
 def _consistency_flags(item: CanonicalItem) -> list[Flag]:
-    """Quality flags: the declaration is accepted, but customs should know."""
+    """Quality flags: the declaration is accepted, but customs should know. Only an item
+    with content lines can raise any."""
     lines = item.contents
-    raised = {
-        Flag.VAGUE_DESCRIPTION: any(
-            (line.description or "").strip().casefold() in VAGUE_DESCRIPTIONS for line in lines
-        ),
-        Flag.VALUE_MISMATCH: _values_disagree(item.total_value, [line.value for line in lines]),
-        Flag.WEIGHT_MISMATCH: _overweight(item.gross_weight_kg, [ln.net_weight_kg for ln in lines]),
-    }
-    return [flag for flag, up in raised.items() if up]
+    if not lines:
+        return []
+    flags = []
+    if any((line.description or "").strip().casefold() in VAGUE_DESCRIPTIONS for line in lines):
+        flags.append(Flag.VAGUE_DESCRIPTION)
+    if item.total_value is not None and _values_disagree(item.total_value, lines):
+        flags.append(Flag.VALUE_MISMATCH)
+    if item.gross_weight_kg is not None and _overweight(item.gross_weight_kg, lines):
+        flags.append(Flag.WEIGHT_MISMATCH)
+    return flags
 
 
-def _overweight(gross: Decimal | None, nets: list[Decimal | None]) -> bool:
+def _overweight(gross: Decimal, lines: list[ContentLine]) -> bool:
     """Line net weights add up to more than the gross weight (a missing one counts 0)."""
-    weights = [weight for weight in nets if weight is not None]
-    if gross is None or not weights or not all(w.is_finite() for w in (gross, *weights)):
+    weights = [line.net_weight_kg for line in lines if line.net_weight_kg is not None]
+    if not weights or not all(w.is_finite() for w in (gross, *weights)):
         return False
     return sum(weights, Decimal(0)) > gross
 
 
-def _values_disagree(total: Money | None, values: list[Money | None]) -> bool:
+def _values_disagree(total: Money, lines: list[ContentLine]) -> bool:
     """Line values add up to more than a cent away from the total; only comparable when
     every line has a value in the total's currency (no exchange rates here)."""
-    if total is None or not values or not total.amount.is_finite():
+    if not total.amount.is_finite():
         return False
-    amounts = [v.amount for v in values if v is not None and v.currency == total.currency]
-    if len(amounts) < len(values) or not all(amount.is_finite() for amount in amounts):
+    currency = total.currency
+    amounts = [
+        line.value.amount
+        for line in lines
+        if line.value is not None and line.value.currency == currency
+    ]
+    if len(amounts) < len(lines) or not all(amount.is_finite() for amount in amounts):
         return False
     return abs(sum(amounts, Decimal(0)) - total.amount) > VALUE_TOLERANCE
 
