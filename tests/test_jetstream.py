@@ -202,7 +202,7 @@ async def test_each_record_revision_is_one_message_named_by_its_id(
     for subject, headers, body in messages:
         operator, destination, record = stored[headers["Nats-Msg-Id"]]
         assert subject == f"aedtest.{tag}.{destination}.{operator}"
-        assert orjson.loads(body) == record
+        assert body == record  # the stored bytes, sent as they are
     info = await shared_nats.info()
     sender = delivery.workers[0].sender
     lease_s = delivery.workers[0].lease.total_seconds()
@@ -259,7 +259,7 @@ async def test_a_record_over_max_payload_is_a_dead_letter_alone(
         records = await ingest(t, (alpha_message(n) for n in range(3)))
         sizes = {
             str(r["record_id"]): r["n"] for r in await pool.fetch(
-                "SELECT record_id, octet_length(body::text) AS n FROM records")
+                "SELECT record_id, octet_length(body) AS n FROM records")
         }
         too_big = {rid for rid, n in sizes.items() if n > 2048}
         assert 0 < len(too_big) < records, sizes

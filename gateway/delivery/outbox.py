@@ -90,7 +90,7 @@ async def claim(
     rows = tuple(
         Row(
             r["id"], r["operator"], r["item_id"], r["record_id"], r["revision"], r["attempts"],
-            r["decision_id"], r["body"] and r["body"].encode(), r["destination"],
+            r["decision_id"], r["body"], r["destination"],
         )
         for r in records
     )

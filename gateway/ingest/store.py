@@ -58,11 +58,18 @@ class Arrival:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The HTTP status and body to send; ``replay`` marks a resend answered from the past."""
+    """The HTTP status and body to send; ``replay`` marks a resend answered from the past.
+    ``encoded`` is ``body`` as the bytes stored for it: a replay sends exactly those, so
+    a resend gets the first answer byte for byte."""
 
     status: int
     body: dict[str, Any]
     replay: bool = False
+    encoded: bytes | None = None
+
+    def json(self) -> bytes:
+        """The body to send: the stored bytes when there are any."""
+        return self.encoded if self.encoded is not None else orjson.dumps(self.body)
 
 
 def error_body(
@@ -95,7 +102,7 @@ async def archive_refused(
         arrival.received_at,
         Status.REJECTED.value,
         status,
-        body,
+        orjson.dumps(body),
     )
 
 
@@ -104,7 +111,7 @@ async def get_receipt(
 ) -> dict[str, Any] | None:
     """The answer given for a message, for the operator that sent it and nobody else."""
     row = await pool.fetchrow(Q.get_message, message_id, operator)
-    return row["receipt"] if row else None
+    return orjson.loads(row["receipt"]) if row else None
 
 
 @dataclass(slots=True)
@@ -157,7 +164,9 @@ async def store(
                 raise _Undo(Answer(422, body), archive=not dry_run)
             if dry_run:
                 raise _Undo(Answer(202, receipt.to_dict()))
-            await _write(conn, arrival, translation, receipt, stored, targets)
+            body = receipt.to_dict()
+            answer = Answer(202, body, encoded=orjson.dumps(body))
+            await _write(conn, arrival, translation, receipt.status, answer.json(), stored, targets)
             await conn.execute(
                 Q.settle_claim, arrival.operator, dedupe, receipt.accepted + receipt.unchanged > 0
             )
@@ -172,7 +181,7 @@ async def store(
                 source_format=translation.source_format,
             )
         return undo.answer
-    return Answer(202, receipt.to_dict())
+    return answer
 
 
 async def _claim(conn: asyncpg.Connection, arrival: Arrival, dedupe: str) -> asyncpg.Record | None:
@@ -193,12 +202,13 @@ def _answer_earlier(
     arrival: Arrival, translation: Translation, earlier: asyncpg.Record
 ) -> tuple[Answer, bool]:
     """Same bytes: the first receipt again. Other bytes: 409, and the refusal is archived."""
+    receipt = orjson.loads(earlier["receipt"])
     if earlier["raw_sha256"] == arrival.raw_sha256:
-        return Answer(200, earlier["receipt"], replay=True), False
+        return Answer(200, receipt, replay=True, encoded=earlier["receipt"]), False
     body = error_body(
         MessageCode.MESSAGE_REF_REUSED,
         "this reference was already used for a message with other content",
-        {"first_message_id": earlier["receipt"].get("message_id")},
+        {"first_message_id": receipt.get("message_id")},
         message_id=arrival.message_id,
         message_ref=translation.message_ref,
     )
@@ -253,7 +263,8 @@ async def _write(
     conn: asyncpg.Connection,
     arrival: Arrival,
     translation: Translation,
-    receipt: Receipt,
+    status: Status,
+    receipt: bytes,
     stored: list[_Stored],
     targets: Sequence[Target],
 ) -> None:
@@ -270,9 +281,9 @@ async def _write(
         arrival.raw,
         arrival.raw_sha256,
         arrival.received_at,
-        receipt.status.value,
+        status.value,
         202,
-        receipt.to_dict(),
+        receipt,
     )
     bodies = [
         orjson.dumps(
@@ -290,7 +301,7 @@ async def _write(
                 )
             )
             | s.wire
-        ).decode()
+        )
         for s in stored
     ]
     await conn.execute(

@@ -74,7 +74,7 @@ FROM (SELECT id, record_id FROM fresh UNION ALL SELECT id, record_id FROM retrie
      LEFT JOIN records r ON r.record_id = picked.record_id
 WHERE o.id = picked.id AND (SELECT done IS NOT NULL FROM relaxed)
 RETURNING o.id, o.priority, o.operator, o.item_id, o.record_id, o.decision_id, o.revision,
-          o.attempts, o.batch_id, r.body::text AS body, r.destination;
+          o.attempts, o.batch_id, r.body, r.destination;
 
 -- name: deliver_outbox
 -- Every row still held by lease $1 was delivered: the common settlement, without the

@@ -3,7 +3,7 @@
 -- name: insert_message
 INSERT INTO messages (message_id, operator, message_ref, idempotency_key, source_format,
                       content_type, raw, raw_sha256, received_at, status, http_status, receipt)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb);
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::bytea);
 
 -- name: get_message
 SELECT receipt, http_status FROM messages WHERE message_id = $1 AND operator = $2;
@@ -55,12 +55,13 @@ SELECT item_id, revision, function, data_sha256
 FROM items WHERE operator = $1 AND item_id = ANY($2::text[]);
 
 -- name: insert_records
+-- body: the record's canonical JSON as serialised at ingest, stored as those bytes.
 INSERT INTO records (record_id, operator, item_id, revision, function, message_id,
                      destination, data_sha256, body)
 SELECT r.record_id, $1, r.item_id, r.revision, r.function, $2, r.destination, r.sha,
-       r.body::jsonb
+       r.body
 FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[],
-            $9::text[]) AS r(record_id, item_id, revision, function, destination, sha, body);
+            $9::bytea[]) AS r(record_id, item_id, revision, function, destination, sha, body);
 
 -- name: update_items
 UPDATE items SET revision = u.revision, function = u.function, data_sha256 = u.sha,
@@ -84,9 +85,6 @@ DO UPDATE
     SET record_id = excluded.record_id, revision = excluded.revision,
         priority = least(outbox.priority, excluded.priority), attempts = 0,
         next_attempt_at = now(), last_error = NULL;
-
--- name: message_records
-SELECT body FROM records WHERE message_id = $1 ORDER BY seq;
 
 -- name: notify_records
 -- Wakes the feed's long-pollers when this transaction commits (NOTIFY is transactional).
