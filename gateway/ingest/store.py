@@ -38,7 +38,7 @@ from gateway.ingest.revisions import (
     resolve,
 )
 from gateway.operators import Profile
-from gateway.store import Q
+from gateway.store import Q, in_transaction
 
 PRIORITY_DEFAULT = 100
 
@@ -146,30 +146,36 @@ async def store(
         if arrival.idempotency_key
         else f"ref:{translation.message_ref}"
     )
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            if not dry_run:
-                ids = sorted({item.item_id for _, item in translation.items})
-                await conn.execute(Q.lock_item_buckets, arrival.operator, ids)
-                earlier = await _claim(conn, arrival, dedupe)
-                if earlier is not None:
-                    raise _Undo(*_answer_earlier(arrival, translation, earlier))
-            receipt, stored = await _resolve(conn, arrival, translation, dry_run=dry_run)
-            if profile.all_or_nothing and receipt.errors:
-                body = error_body(
-                    MessageCode.ALL_OR_NOTHING,
-                    "the operator's profile rejects a message with any bad item",
-                    **receipt.to_dict() | {"status": Status.REJECTED.value},
-                )
-                raise _Undo(Answer(422, body), archive=not dry_run)
-            if dry_run:
-                raise _Undo(Answer(202, receipt.to_dict()))
-            body = receipt.to_dict()
-            answer = Answer(202, body, encoded=orjson.dumps(body))
-            await _write(conn, arrival, translation, receipt.status, answer.json(), stored, targets)
-            await conn.execute(
-                Q.settle_claim, arrival.operator, dedupe, receipt.accepted + receipt.unchanged > 0
+
+    async def work(conn: asyncpg.Connection) -> Answer:
+        if not dry_run:
+            ids = sorted({item.item_id for _, item in translation.items})
+            await conn.execute(Q.lock_item_buckets, arrival.operator, ids)
+            earlier = await _claim(conn, arrival, dedupe)
+            if earlier is not None:
+                raise _Undo(*_answer_earlier(arrival, translation, earlier))
+        receipt, stored = await _resolve(conn, arrival, translation, dry_run=dry_run)
+        if profile.all_or_nothing and receipt.errors:
+            body = error_body(
+                MessageCode.ALL_OR_NOTHING,
+                "the operator's profile rejects a message with any bad item",
+                **receipt.to_dict() | {"status": Status.REJECTED.value},
             )
+            raise _Undo(Answer(422, body), archive=not dry_run)
+        if dry_run:
+            raise _Undo(Answer(202, receipt.to_dict()))
+        body = receipt.to_dict()
+        answer = Answer(202, body, encoded=orjson.dumps(body))
+        await _write(conn, arrival, translation, receipt.status, answer.json(), stored, targets)
+        await conn.execute(
+            Q.settle_claim, arrival.operator, dedupe, receipt.accepted + receipt.unchanged > 0
+        )
+        return answer
+
+    try:
+        # A lost deadlock or serialization conflict runs the whole message again; after
+        # a few tries StorageBusy propagates (503 storage_unavailable, Retry-After).
+        return await in_transaction(pool, work)
     except _Undo as undo:
         if undo.archive:
             await archive_refused(
@@ -181,7 +187,6 @@ async def store(
                 source_format=translation.source_format,
             )
         return undo.answer
-    return answer
 
 
 async def _claim(conn: asyncpg.Connection, arrival: Arrival, dedupe: str) -> asyncpg.Record | None:
@@ -331,12 +336,16 @@ async def _write(
     await conn.execute(
         Q.drop_placeholders, op, sorted({i.item_id for _, i in translation.items} - set(latest))
     )
-    routed = {
-        (t.name, s.item.item_id): s
-        for s in stored
-        for t in targets
-        if t.receives(op, s.item.destination_country)
-    }
+    # Sorted by (target, operator, item id), the order every writer of the outbox's
+    # one-pending-row key (settle, reap, replay) takes too: no deadlock between them.
+    routed = dict(
+        sorted(
+            ((t.name, s.item.item_id), s)
+            for s in latest.values()
+            for t in targets
+            if t.receives(op, s.item.destination_country)
+        )
+    )
     if routed:
         await conn.execute(
             Q.insert_outbox,
