@@ -134,7 +134,7 @@ async def test_backfill_waits_for_an_ingest_committing_a_newer_revision(
             "UPDATE items SET revision = 2, record_id = $2 WHERE operator = 'alpha'"
             " AND item_id = $1", ITEM, record_id,
         )
-        await ingest.execute(Q.insert_outbox, "alpha", ["late"], [ITEM], [record_id], [2], [100])
+        await ingest.execute(Q.insert_outbox, ["late"], ["alpha"], [ITEM], [record_id], [2], [100])
         filling = asyncio.ensure_future(
             backfill(pool, target, RowBudget(1000.0, 1000.0), audit.Actor("test"))
         )

@@ -87,7 +87,7 @@ async def test_dead_letter_replay_racing_an_ingest_of_the_item_supersedes(
         await writing.start()
         record_id = await add_record(ingest, 2)
         await ingest.execute(
-            Q.insert_outbox, "alpha", ["cbp"], [ITEM], [record_id], [2], [100]
+            Q.insert_outbox, ["cbp"], ["alpha"], [ITEM], [record_id], [2], [100]
         )
         replay = await in_background(client.post(
             "/v1/admin/deadletters/replay", json={"target": "cbp"}, headers=bearer(admin)
