@@ -241,8 +241,11 @@ class Ingest:
 
     group_window_ms: float = checked(2.0, low=0, high=1000)
     """How long the first message of a group waits for others (0: no wait)."""
-    group_max_items: int = checked(2000, low=1)
+    group_max_items: int = checked(1000, low=1)
     """Items (summed over its messages) that close a group at once."""
+    group_concurrency: int = checked(4, low=1)
+    """Groups one process stores at the same time; messages arriving meanwhile wait
+    and make the next groups larger."""
 
 
 @dataclass(slots=True)

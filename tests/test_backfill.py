@@ -128,7 +128,7 @@ async def test_backfill_waits_for_an_ingest_committing_a_newer_revision(
     try:
         committing = ingest.transaction()
         await committing.start()
-        await ingest.fetch(Q.lock_items, "alpha", [ITEM])
+        await ingest.fetch(Q.lock_items, ["alpha"], [ITEM])
         record_id = await add_record(ingest, 2)
         await ingest.execute(
             "UPDATE items SET revision = 2, record_id = $2 WHERE operator = 'alpha'"

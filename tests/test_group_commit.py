@@ -20,7 +20,7 @@ from gateway.document import parse
 from gateway.http.state import POOL
 from gateway.ingest import store
 from gateway.ingest.adapt import Translation, translate
-from gateway.ingest.group import GroupSettings
+from gateway.ingest.group import GroupSettings, GroupWriter
 from gateway.store import Q
 from tests.conftest import bearer
 from tests.test_feed import BATCH, XML, issue_key
@@ -143,10 +143,10 @@ async def test_one_bad_message_in_a_group_fails_alone(add_operator, pool):
 
 
 @pytest.mark.parametrize("items", [1, store.FINE_MAX, store.FINE_MAX + 1])
-def test_a_group_holds_about_4000_item_locks_at_most(items):
+def test_a_group_holds_about_2000_item_locks_at_most(items):
     keys = {("alpha", f"CP{n:09d}GB") for n in range(items)}
     spaces, locks, shared = store.lock_plan(keys)
-    assert len(locks) <= 2 * store.FINE_MAX + 96
+    assert len(locks) <= 2 * store.FINE_MAX
     if items > store.FINE_MAX:
         assert not any(shared) and len(locks) <= store.COARSE_BUCKETS
     else:
@@ -156,3 +156,26 @@ def test_a_group_holds_about_4000_item_locks_at_most(items):
     fine = locks[len(buckets):]
     assert buckets == sorted(set(buckets)) and fine == sorted(set(fine))
     assert (set(spaces[len(buckets):]) <= {spaces[-1]} and spaces[-1] != spaces[0]) or not fine
+
+
+async def test_jobs_arriving_while_groups_run_wait_and_make_the_next_group_larger():
+    """The writer alone (its run is a plain function here): with one group at a time,
+    what arrives while it runs goes in the next group, split at max_items."""
+    release = asyncio.Event()
+    groups: list[list[int]] = []
+
+    async def run(jobs):
+        groups.append(list(jobs))
+        await release.wait()
+        return [job * 10 for job in jobs]
+
+    writer = GroupWriter(run, GroupSettings(window_s=0, max_items=3, concurrency=1), bool)
+    first = asyncio.ensure_future(writer.submit(0, 1))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(writer.submit(n, 1)) for n in range(1, 6)]
+    await asyncio.sleep(0.01)
+    assert groups == [[0]]  # the others wait for the one group allowed to run
+    release.set()
+    assert await asyncio.gather(first, *rest) == [0, 10, 20, 30, 40, 50]
+    assert groups == [[0], [1, 2, 3], [4, 5]]
+    assert writer.groups == 3

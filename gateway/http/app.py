@@ -170,9 +170,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[POOL] = await create_pool(app[DATABASE_URL], max_size=settings.pool_max_size)
+    ingest = settings.ingest
     store.configure(
         app[POOL],
-        GroupSettings(settings.ingest.group_window_ms / 1000, settings.ingest.group_max_items),
+        GroupSettings(
+            ingest.group_window_ms / 1000, ingest.group_max_items, ingest.group_concurrency
+        ),
     )
     listener = Listener(app[DATABASE_URL])
     listener.subscribe(

@@ -11,8 +11,9 @@ cancel the others' commit), so there is nothing to start or stop with the applic
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 J = TypeVar("J")
@@ -23,18 +24,13 @@ Run = Callable[[Sequence[J]], Awaitable[Sequence[R]]]
 
 @dataclass(frozen=True, slots=True)
 class GroupSettings:
-    """How long the first job of a group waits for others, and how many items (summed
-    over the group's jobs) start a group at once."""
+    """How long the first job of a group waits for others, how many items (summed over
+    its jobs) close a group at once, and how many groups may run at the same time (jobs
+    arriving meanwhile wait and make the next groups larger)."""
 
     window_s: float = 0.002
-    max_items: int = 2000
-
-
-@dataclass(slots=True)
-class _Pending(Generic[J, R]):
-    jobs: list[tuple[J, asyncio.Future[R]]] = field(default_factory=list)
-    items: int = 0
-    timer: asyncio.TimerHandle | None = None
+    max_items: int = 1000
+    concurrency: int = 4
 
 
 class GroupWriter(Generic[J, R]):
@@ -51,33 +47,47 @@ class GroupWriter(Generic[J, R]):
         self.settings = settings
         self.alone = alone
         self.groups = 0
-        """Groups run so far (tests and metrics read it)."""
-        self._pending: _Pending[J, R] = _Pending()
+        """Groups run so far (tests read it)."""
+        self._queue: deque[tuple[J, asyncio.Future[R], int]] = deque()
+        self._queued_items = 0
+        self._timer: asyncio.TimerHandle | None = None
         self._running: set[asyncio.Task[None]] = set()
 
     async def submit(self, job: J, items: int) -> R:
         """The job's result, once the group it joined has run."""
         answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        pending = self._pending
-        pending.jobs.append((job, answer))
-        pending.items += items
-        if pending.items >= self.settings.max_items or self.settings.window_s <= 0:
+        self._queue.append((job, answer, items))
+        self._queued_items += items
+        if self._queued_items >= self.settings.max_items or self.settings.window_s <= 0:
             self._start()
-        elif pending.timer is None:
-            pending.timer = asyncio.get_running_loop().call_later(
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(
                 self.settings.window_s, self._start
             )
         return await asyncio.shield(answer)
 
     def _start(self) -> None:
-        pending, self._pending = self._pending, _Pending()
-        if pending.timer is not None:
-            pending.timer.cancel()
-        if not pending.jobs:
-            return
-        task = asyncio.ensure_future(self._run(pending.jobs))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        """Start groups of what is queued, up to max_items each, while fewer than
+        ``concurrency`` run; the rest starts when a group ends."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._queue and len(self._running) < self.settings.concurrency:
+            jobs: list[tuple[J, asyncio.Future[R]]] = []
+            items, most = 0, self.settings.max_items
+            while self._queue and (not jobs or items + self._queue[0][2] <= most):
+                job, answer, size = self._queue.popleft()
+                jobs.append((job, answer))
+                items += size
+            self._queued_items -= items
+            task = asyncio.ensure_future(self._run(jobs))
+            self._running.add(task)
+            task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if self._queue:
+            self._start()
 
     async def _run(self, jobs: list[tuple[J, asyncio.Future[R]]]) -> None:
         self.groups += 1

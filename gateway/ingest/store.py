@@ -236,12 +236,13 @@ async def _transaction(conn: asyncpg.Connection, messages: Sequence[_Message]) -
 # feed. Each item has a fine lock; each of COARSE_BUCKETS buckets of items a coarse one.
 # A group of at most FINE_MAX items takes its buckets shared and its items exclusive
 # (groups on different items never wait for each other); a larger group takes its
-# buckets exclusive, so a transaction holds about 4,000 locks at most (the lock table
-# overflows far beyond). All take buckets before items, each in ascending order: no
-# deadlock between them.
+# buckets exclusive. So a transaction holds about 2,000 advisory locks at most: the
+# server's lock table is shared by every transaction (the embedded server's holds some
+# 14,000 in all), and a process runs a few groups at a time. All take buckets before
+# items, each in ascending order: no deadlock between them.
 _FINE_SPACE, _COARSE_SPACE = 1095057769, 1095057770
-COARSE_BUCKETS = 4096
-FINE_MAX = 2000
+COARSE_BUCKETS = 1024
+FINE_MAX = 1000
 
 
 def lock_plan(keys: set[tuple[str, str]]) -> tuple[list[int], list[int], list[bool]]:
