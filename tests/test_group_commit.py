@@ -21,7 +21,6 @@ from gateway.http.state import POOL
 from gateway.ingest import store
 from gateway.ingest.adapt import Translation, translate
 from gateway.ingest.group import GroupSettings, GroupWriter
-from gateway.store import Q
 from tests.conftest import bearer
 from tests.test_feed import BATCH, XML, issue_key
 from tests.test_races import in_background
@@ -72,7 +71,9 @@ async def test_two_concurrent_groups_amending_one_item_keep_its_revisions_in_ord
         # Hold ITEM's locks, so that both groups are running and waiting for them.
         holding = blocker.transaction()
         await holding.start()
-        await blocker.execute(Q.lock_item_keys, *store.lock_plan({("alpha", ITEM)}))
+        for space, lock, shared in zip(*store.lock_plan({("alpha", ITEM)}), strict=True):
+            how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            await blocker.execute(f"SELECT {how}($1, $2)", space, lock)
         posts = [
             await in_background(
                 client.post("/v1/messages", data=amended(n), headers=bearer(key, **XML))

@@ -206,28 +206,22 @@ async def _store_group(pool: asyncpg.Pool, messages: Sequence[_Message]) -> list
 
 
 async def _transaction(conn: asyncpg.Connection, messages: Sequence[_Message]) -> list[Answer]:
-    """One group's transaction: item locks, claims, item states, then one statement per
-    table for everything the group writes."""
-    keys = set().union(*(m.item_keys() for m in messages))
-    await _lock_items(conn, keys)
-    earlier = await _claim(conn, messages)
+    """One group's transaction in two statements (three when a claim was lost): item
+    locks, claims and item states in one, everything the group writes in the other."""
+    reserved = sorted(set().union(*(m.item_keys() for m in messages)))
+    earlier, states = await _begin(conn, messages, reserved)
     writes = _Writes()
-    answers: list[Answer | None] = [None] * len(messages)
-    live = []
+    answers: list[Answer] = []
     for index, message in enumerate(messages):
         if index in earlier:
             answer, archive = _answer_earlier(message.arrival, message.translation, earlier[index])
             if archive:
                 writes.refuse(message, answer)
-            answers[index] = answer
+            answers.append(answer)
         else:
-            live.append(index)
-    reserved = sorted(set().union(*(messages[i].item_keys() for i in live)))
-    states = await _item_states(conn, reserved)
-    for index in live:
-        answers[index] = _apply(messages[index], states, writes)
+            answers.append(_apply(message, states, writes))
     await writes.write(conn, reserved)
-    return [answer for answer in answers if answer is not None]
+    return answers
 
 
 # Item locks (issue 9.4). Taken before the transaction first writes, hence before it has
@@ -260,33 +254,38 @@ def lock_plan(keys: set[tuple[str, str]]) -> tuple[list[int], list[int], list[bo
     )
 
 
-async def _lock_items(conn: asyncpg.Connection, keys: set[tuple[str, str]]) -> None:
-    if keys:
-        await conn.execute(Q.lock_item_keys, *lock_plan(keys))
-
-
-async def _claim(
-    conn: asyncpg.Connection, messages: Sequence[_Message]
-) -> dict[int, asyncpg.Record]:
-    """Claim each message's (operator, dedupe key); the earlier claims (with their
-    receipts) of the messages that did not get theirs, by message index."""
+async def _begin(
+    conn: asyncpg.Connection, messages: Sequence[_Message], reserved: list[tuple[str, str]]
+) -> tuple[dict[int, asyncpg.Record], States]:
+    """Take the item locks, claim each message's (operator, dedupe key), and lock and read
+    the items' rows (placeholders for first sightings, so that those lock too). Returns
+    the earlier claims (with their receipts) of the messages that did not get theirs, by
+    message index, and the items' current states."""
     ordered = sorted(range(len(messages)), key=lambda i: messages[i].claim)
-    won = await conn.fetch(
-        Q.claim_messages,
+    rows = await conn.fetch(
+        Q.begin_group,
+        *lock_plan(set(reserved)),
         [messages[i].claim[0] for i in ordered],
         [messages[i].claim[1] for i in ordered],
         [uuid.UUID(messages[i].arrival.message_id) for i in ordered],
         [messages[i].arrival.raw_sha256 for i in ordered],
+        [op for op, _ in reserved],
+        [item_id for _, item_id in reserved],
     )
-    taken = {(r["operator"], r["dedupe_key"]) for r in won}
+    taken = {(r["operator"], r["key"]) for r in rows if r["kind"] == "claim"}
+    states = _states([r for r in rows if r["kind"] == "item"], id_column="key")
     lost = [i for i in ordered if messages[i].claim not in taken]
     if not lost:
-        return {}
-    rows = await conn.fetch(
-        Q.get_claims, [messages[i].claim[0] for i in lost], [messages[i].claim[1] for i in lost]
-    )
-    found = {(r["operator"], r["dedupe_key"]): r for r in rows}
-    return {i: found[messages[i].claim] for i in lost}
+        return {}, states
+    found = {
+        (r["operator"], r["dedupe_key"]): r
+        for r in await conn.fetch(
+            Q.get_claims,
+            [messages[i].claim[0] for i in lost],
+            [messages[i].claim[1] for i in lost],
+        )
+    }
+    return {i: found[messages[i].claim] for i in lost}, states
 
 
 def _answer_earlier(
@@ -309,24 +308,14 @@ def _answer_earlier(
 States = dict[tuple[str, str], ItemState]
 
 
-def _states(rows: Sequence[asyncpg.Record]) -> States:
+def _states(rows: Sequence[asyncpg.Record], id_column: str = "item_id") -> States:
     return {
-        (r["operator"], r["item_id"]): ItemState(
+        (r["operator"], r[id_column]): ItemState(
             r["revision"], Function(r["function"]), r["data_sha256"]
         )
         for r in rows
         if r["revision"] > 0
     }
-
-
-async def _item_states(conn: asyncpg.Connection, keys: list[tuple[str, str]]) -> States:
-    """Lock the items' rows (placeholders for first sightings, so those lock too) and
-    read their current states; keys come sorted, so groups lock rows in one order."""
-    if not keys:
-        return {}
-    operators, item_ids = [k[0] for k in keys], [k[1] for k in keys]
-    await conn.execute(Q.reserve_items, operators, item_ids)
-    return _states(await conn.fetch(Q.lock_items, operators, item_ids))
 
 
 @dataclass(slots=True)
@@ -485,40 +474,33 @@ class _Writes:
         return answer
 
     async def write(self, conn: asyncpg.Connection, reserved: list[tuple[str, str]]) -> None:
-        await conn.execute(Q.insert_messages, *_columns(self.messages, 12))
-        if self.records:
-            await conn.execute(Q.insert_records, *_columns(self.records, 9))
-            await conn.execute(Q.notify_records, sorted({r[1] for r in self.records}))
+        """Everything in one statement (one round trip), a table per part of it."""
         latest = sorted(self.latest.items())
+        placeholders = [key for key in reserved if key not in self.latest]
+        # Sorted by (target, operator, item id), the order every writer of the outbox's
+        # one-pending-row key (settle, reap, replay) takes too: no deadlock between them.
+        routed = sorted(self.outbox.items())
         await conn.execute(
-            Q.update_items,
+            Q.write_group,
+            *_columns(self.messages, 12),
+            *_columns(self.records, 9),
             [op for (op, _), _ in latest],
             [item_id for (_, item_id), _ in latest],
             [s.outcome.revision for _, s in latest],
             [s.outcome.function.value for _, s in latest],
             [s.sha for _, s in latest],
             [s.record_id for _, s in latest],
+            *_columns(placeholders, 2),
+            [target for (target, _, _), _ in routed],
+            [op for (_, op, _), _ in routed],
+            [item_id for (_, _, item_id), _ in routed],
+            [s.record_id for _, s in routed],
+            [s.outcome.revision for _, s in routed],
+            [PRIORITY_DEFAULT] * len(routed),
+            *_columns(self.settled, 3),
+            *_columns(self.released, 3),
+            sorted({r[1] for r in self.records}),
         )
-        placeholders = [key for key in reserved if key not in self.latest]
-        if placeholders:
-            await conn.execute(Q.drop_placeholders, *_columns(placeholders, 2))
-        # Sorted by (target, operator, item id), the order every writer of the outbox's
-        # one-pending-row key (settle, reap, replay) takes too: no deadlock between them.
-        routed = sorted(self.outbox.items())
-        if routed:
-            await conn.execute(
-                Q.insert_outbox,
-                [target for (target, _, _), _ in routed],
-                [op for (_, op, _), _ in routed],
-                [item_id for (_, _, item_id), _ in routed],
-                [s.record_id for _, s in routed],
-                [s.outcome.revision for _, s in routed],
-                [PRIORITY_DEFAULT] * len(routed),
-            )
-        if self.settled:
-            await conn.execute(Q.settle_claims, *_columns(self.settled, 3))
-        if self.released:
-            await conn.execute(Q.release_claims, *_columns(self.released, 3))
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
