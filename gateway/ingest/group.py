@@ -56,6 +56,7 @@ class GroupWriter(Generic[J, R]):
     async def submit(self, job: J, items: int) -> R:
         """The job's result, once the group it joined has run."""
         answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        answer.add_done_callback(_retrieved)  # a caller gone meanwhile logs no warning
         self._queue.append((job, answer, items))
         self._queued_items += items
         if self._queued_items >= self.settings.max_items or self.settings.window_s <= 0:
@@ -119,3 +120,8 @@ def _settle(
         answer.set_exception(exc)
     else:
         answer.set_result(result)  # type: ignore[arg-type]
+
+
+def _retrieved(answer: asyncio.Future[R]) -> None:
+    if not answer.cancelled():
+        answer.exception()
