@@ -19,7 +19,8 @@ from typing import Generic, TypeVar
 J = TypeVar("J")
 R = TypeVar("R")
 
-Run = Callable[[Sequence[J]], Awaitable[Sequence[R]]]
+Run = Callable[[Sequence[J]], Awaitable[Sequence[R | BaseException]]]
+"""Runs a group: a result per job, or the exception that job alone ends with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +113,14 @@ class GroupWriter(Generic[J, R]):
 
 
 def _settle(
-    answer: asyncio.Future[R], result: R | None = None, exc: BaseException | None = None
+    answer: asyncio.Future[R],
+    result: R | BaseException | None = None,
+    exc: BaseException | None = None,
 ) -> None:
     if answer.done():
         return
+    if isinstance(result, BaseException):
+        exc = result
     if exc is not None:
         answer.set_exception(exc)
     else:

@@ -185,11 +185,14 @@ def _alone(exc: BaseException) -> bool:
     return not isinstance(exc, StorageUnavailable)
 
 
-async def _store_group(pool: asyncpg.Pool, messages: Sequence[_Message]) -> list[Answer]:
+async def _store_group(
+    pool: asyncpg.Pool, messages: Sequence[_Message]
+) -> list[Answer | BaseException]:
     """Store ``messages`` in one transaction (run again on a lost deadlock; StorageBusy
     after a few tries: 503). A message whose claim another of the group holds is stored
     after that one commits, so that it is answered from it (identical resends in one
-    group: one stored, the other answered 200 with the first receipt)."""
+    group: one stored, the other answered 200 with the first receipt); what that second
+    transaction raises is its message's alone."""
     first: list[int] = []
     later: list[int] = []
     claims: set[tuple[str, str]] = set()
@@ -197,11 +200,14 @@ async def _store_group(pool: asyncpg.Pool, messages: Sequence[_Message]) -> list
         (later if message.claim in claims else first).append(index)
         claims.add(message.claim)
     group = [messages[i] for i in first]
-    answers: dict[int, Answer] = dict(
+    answers: dict[int, Answer | BaseException] = dict(
         zip(first, await in_transaction(pool, lambda conn: _transaction(conn, group)), strict=True)
     )
     for index in later:
-        (answers[index],) = await _store_group(pool, [messages[index]])
+        try:
+            (answers[index],) = await _store_group(pool, [messages[index]])
+        except Exception as exc:
+            answers[index] = exc
     return [answers[index] for index in range(len(messages))]
 
 
