@@ -14,6 +14,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import nats
@@ -291,6 +292,13 @@ async def test_a_server_stopped_mid_run_loses_nothing_and_stores_each_record_onc
         t = stream.target(name, batch_size=5, concurrency=2, circuit_failures=3,
                           circuit_cooldown_s=0.3)
         records = await ingest(t, (alpha_message(n) for n in range(30)))
+        # All but the first 10 rows held back until the server is stopped: the stop falls
+        # mid-run however fast delivery is.
+        later = "UPDATE outbox SET next_attempt_at = now() + $2::interval WHERE target = $1"
+        await pool.execute(
+            later + " AND id IN (SELECT id FROM outbox WHERE target = $1 ORDER BY id OFFSET 10)",
+            name, timedelta(hours=1),
+        )
         await deliver(t)
 
         async def some_delivered() -> bool:
@@ -298,6 +306,7 @@ async def test_a_server_stopped_mid_run_loses_nothing_and_stores_each_record_onc
 
         await until(some_delivered)
         server.stop()
+        await pool.execute(later + " AND state = 'pending'", name, timedelta(0))
 
         async def failing() -> bool:
             return gauge("aedgw_circuit_state", target=name) == CircuitState.OPEN
