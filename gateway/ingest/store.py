@@ -408,7 +408,9 @@ class _Writes:
     """Everything one group writes, gathered so that each table takes one statement."""
 
     messages: list[tuple[Any, ...]] = field(default_factory=list)
-    records: list[tuple[Any, ...]] = field(default_factory=list)
+    records: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(9)])
+    """Column by column (record id, operator, message id, item id, revision, function,
+    destination, data sha256, body): no tuple an item for the garbage collector."""
     latest: dict[tuple[str, str], _Stored] = field(default_factory=dict)
     outbox: dict[tuple[str, str, str], _Stored] = field(default_factory=dict)
     settled: list[tuple[str, str, bool]] = field(default_factory=list)
@@ -445,6 +447,10 @@ class _Writes:
         body = receipt.to_dict()
         answer = Answer(202, body, encoded=orjson.dumps(body))
         self._message(message, receipt.status, 202, answer.json())
+        message_id = uuid.UUID(arrival.message_id)
+        ids, ops, messages, items, revisions, functions, destinations, shas, bodies = (
+            self.records
+        )
         for s in stored:
             envelope = Envelope(
                 record_id=str(s.record_id),
@@ -457,21 +463,17 @@ class _Writes:
                 received_at=arrival.received_at,
                 raw_sha256=arrival.raw_sha256,
             )
-            self.records.append(
-                (
-                    s.record_id,
-                    op,
-                    uuid.UUID(arrival.message_id),
-                    s.item.item_id,
-                    s.outcome.revision,
-                    s.outcome.function.value,
-                    s.item.destination_country,
-                    s.sha,
-                    # the canonical JSON, serialised here once: the feed, pushed batches
-                    # and the item ledger use these bytes as they are
-                    orjson.dumps(envelope_to_dict(envelope) | s.wire),
-                )
-            )
+            ids.append(s.record_id)
+            ops.append(op)
+            messages.append(message_id)
+            items.append(s.item.item_id)
+            revisions.append(s.outcome.revision)
+            functions.append(s.outcome.function.value)
+            destinations.append(s.item.destination_country)
+            shas.append(s.sha)
+            # the canonical JSON, serialised here once: the feed, pushed batches and the
+            # item ledger use these bytes as they are
+            bodies.append(orjson.dumps(envelope_to_dict(envelope) | s.wire))
             self.latest[(op, s.item.item_id)] = s  # the last revision of each item wins
             for t in message.targets:
                 if t.receives(op, s.item.destination_country):
@@ -489,7 +491,7 @@ class _Writes:
         await conn.execute(
             Q.write_group,
             *_columns(self.messages, 12),
-            *_columns(self.records, 9),
+            *self.records,
             [op for (op, _), _ in latest],
             [item_id for (_, item_id), _ in latest],
             [s.outcome.revision for _, s in latest],
@@ -505,7 +507,7 @@ class _Writes:
             [PRIORITY_DEFAULT] * len(routed),
             *_columns(self.settled, 3),
             *_columns(self.released, 3),
-            sorted({r[1] for r in self.records}),
+            sorted(set(self.records[1])),
         )
 
 
