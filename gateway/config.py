@@ -236,6 +236,19 @@ class Scorecard:
 
 
 @dataclass(slots=True)
+class Ingest:
+    """Group commit (gateway/ingest/group.py): concurrent messages share a transaction."""
+
+    group_window_ms: float = checked(2.0, low=0, high=1000)
+    """How long the first message of a group waits for others (0: no wait)."""
+    group_max_items: int = checked(1000, low=1)
+    """Items (summed over its messages) that close a group at once."""
+    group_concurrency: int = checked(4, low=1)
+    """Groups one process stores at the same time; messages arriving meanwhile wait
+    and make the next groups larger."""
+
+
+@dataclass(slots=True)
 class Console:
     session_hours: float = checked(8.0, low=0.01)
     """How long a console login lasts (it ends sooner when its key is revoked)."""
@@ -264,6 +277,7 @@ class Settings:
     finish; target batches still unanswered then go back to the queue."""
     limits: Limits = field(default_factory=Limits)
     scorecard: Scorecard = field(default_factory=Scorecard)
+    ingest: Ingest = field(default_factory=Ingest)
     console: Console = field(default_factory=Console)
     targets: list[Target] = field(default_factory=list)
     retention: Retention = field(default_factory=Retention)

@@ -96,9 +96,10 @@ START = Cursor(0, 0)
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """Entries (records, or an operator's outcomes) and the cursor after the last one."""
+    """Entries and the cursor after the last one: records as their stored JSON bytes,
+    an operator's outcomes as values."""
 
-    entries: list[dict[str, Any]]
+    entries: list[Any]
     next: Cursor
 
 
@@ -162,9 +163,20 @@ async def read_page(pool: asyncpg.Pool, after: Cursor, limit: int) -> Page:
     rows = await pool.fetch(Q.feed_page, str(after.xid), after.seq, limit)
     if not rows:
         return Page([], after)
-    order = _record_order()
-    records = [wire_order(row["body"], order) for row in rows]
-    return Page(records, Cursor(rows[-1]["xid"], rows[-1]["seq"]))
+    return Page([row["body"] for row in rows], Cursor(rows[-1]["xid"], rows[-1]["seq"]))
+
+
+def page_json(page: Page) -> bytes:
+    """A records page as ``{"records": [...], "next": ...}``: the stored bytes spliced in
+    as they are, never decoded and encoded again."""
+    cursor = orjson.dumps(page.next.encode())
+    return b'{"records":[' + b",".join(page.entries) + b'],"next":' + cursor + b"}"
+
+
+def decoded(body: bytes) -> dict[str, Any]:
+    """A stored record as a value, keys in wire order (rows stored before migration 0007,
+    as jsonb, have jsonb's order)."""
+    return wire_order(orjson.loads(body), _record_order())
 
 
 async def check_kept(pool: asyncpg.Pool, feed: str, after: Cursor) -> None:
@@ -187,8 +199,7 @@ async def item_ledger(
         if len(operators) > 1:
             raise ItemAmbiguous(operators)
         deliveries = await conn.fetch(Q.item_deliveries, operators[0], item_id)
-    order = _record_order()
-    history = [wire_order(row["body"], order) for row in rows]
+    history = [decoded(row["body"]) for row in rows]
     return {
         "operator": operators[0],
         "item_id": item_id,
@@ -205,9 +216,10 @@ def _delivery(row: asyncpg.Record) -> dict[str, Any]:
     } | {"record_id": str(row["record_id"])}
 
 
-# Stored bodies are jsonb, which keeps keys sorted by length, not in the wire order; the
-# XML form needs that order (xs:sequence) and people reading JSON expect it. The JSON
-# Schema lists properties in wire order (tests/test_canonical_schema.py checks it).
+# Bodies stored as jsonb (before migration 0007) have keys sorted by length, not in the
+# wire order; the XML form needs that order (xs:sequence) and people reading JSON expect
+# it. The JSON Schema lists properties in wire order (tests/test_canonical_schema.py
+# checks it).
 
 Order = Mapping[str, "Order | None"]
 

@@ -274,7 +274,7 @@ async def _raw(conn: asyncpg.Connection, cutoff: datetime, limit: int) -> tuple[
 async def _personal(conn: asyncpg.Connection, cutoff: datetime, limit: int) -> tuple[int, Extra]:
     rows = await conn.fetch(Q.personal_due, await _since(conn, Kind.PERSONAL), cutoff, limit)
     if rows:
-        bodies = [orjson.dumps(blank_personal(row["body"])).decode() for row in rows]
+        bodies = [orjson.dumps(blank_personal(orjson.loads(row["body"]))) for row in rows]
         await conn.execute(Q.rewrite_personal, [row["record_id"] for row in rows], bodies)
         await conn.execute(Q.advance_purge_progress, Kind.PERSONAL.value, rows[-1]["created_at"])
     return len(rows), {}

@@ -128,13 +128,13 @@ async def test_backfill_waits_for_an_ingest_committing_a_newer_revision(
     try:
         committing = ingest.transaction()
         await committing.start()
-        await ingest.fetch(Q.lock_items, "alpha", [ITEM])
+        await ingest.fetch(Q.lock_items, ["alpha"], [ITEM])
         record_id = await add_record(ingest, 2)
         await ingest.execute(
             "UPDATE items SET revision = 2, record_id = $2 WHERE operator = 'alpha'"
             " AND item_id = $1", ITEM, record_id,
         )
-        await ingest.execute(Q.insert_outbox, "alpha", ["late"], [ITEM], [record_id], [2], [100])
+        await ingest.execute(Q.insert_outbox, ["late"], ["alpha"], [ITEM], [record_id], [2], [100])
         filling = asyncio.ensure_future(
             backfill(pool, target, RowBudget(1000.0, 1000.0), audit.Actor("test"))
         )

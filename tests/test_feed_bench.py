@@ -26,7 +26,9 @@ CLONE = """
 INSERT INTO records (record_id, operator, item_id, revision, function, message_id,
                      destination, data_sha256, body)
 SELECT g.id, r.operator, 'B' || g.n, 1, 'ORIGINAL', r.message_id, r.destination,
-       r.data_sha256, r.body || jsonb_build_object('record_id', g.id::text)
+       r.data_sha256,
+       convert_to((stored_json(r.body) || jsonb_build_object('record_id', g.id::text))::text,
+                  'UTF8')
 FROM (SELECT * FROM records ORDER BY seq LIMIT 1) r,
      (SELECT gen_random_uuid() AS id, n FROM generate_series(1, $1) n) g
 """

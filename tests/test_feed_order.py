@@ -23,7 +23,7 @@ from tests.test_feed import issue_key, read_feed
 INSERT_RECORD = """
 INSERT INTO records (record_id, operator, item_id, revision, function, message_id,
                      data_sha256, body)
-VALUES ($1, 'alpha', $2, 1, 'ORIGINAL', $3, '', $4::jsonb)
+VALUES ($1, 'alpha', $2, 1, 'ORIGINAL', $3, '', $4::bytea)
 """
 
 
@@ -39,7 +39,7 @@ async def add_message(pool: asyncpg.Pool) -> uuid.UUID:
 
 
 async def insert(conn: asyncpg.Connection, message_id: uuid.UUID, record_id: uuid.UUID) -> None:
-    body = orjson.dumps({"record_id": str(record_id)}).decode()
+    body = orjson.dumps({"record_id": str(record_id)})
     await conn.execute(INSERT_RECORD, record_id, f"I{record_id.hex[:12]}", message_id, body)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import orjson
 import pytest
 from lxml import etree
 
@@ -62,10 +63,13 @@ async def test_fixture_over_http(case: Case, client, add_operator, pool) -> None
     assert [without_message(e) for e in body["errors"]] == [
         without_message(e) for e in expected["errors"]
     ]
-    rows = await pool.fetch(
-        "SELECT body FROM records WHERE message_id = $1 ORDER BY seq",
-        uuid.UUID(body["message_id"]),
-    )
+    rows = [
+        {"body": orjson.loads(r["body"])}
+        for r in await pool.fetch(
+            "SELECT body FROM records WHERE message_id = $1 ORDER BY seq",
+            uuid.UUID(body["message_id"]),
+        )
+    ]
     # the item part of each stored record (function and revision come from the envelope)
     expected_items = [
         {k: v for k, v in rec.items() if k not in ("function", "revision")}

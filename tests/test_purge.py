@@ -152,7 +152,7 @@ async def test_purge_removes_what_retention_says_and_keeps_the_rest(
         uuid.UUID(old["message_id"]),
     )
     assert bytes(message["raw"]) == b"" and message["raw_bytes"] == len(BATCH)
-    assert message["receipt"] == old
+    assert orjson.loads(message["receipt"]) == old
     assert not await pool.fetchval(
         "SELECT count(*) FROM messages WHERE message_id = $1", uuid.UUID(refused["message_id"])
     )

@@ -87,7 +87,7 @@ async def test_dead_letter_replay_racing_an_ingest_of_the_item_supersedes(
         await writing.start()
         record_id = await add_record(ingest, 2)
         await ingest.execute(
-            Q.insert_outbox, "alpha", ["cbp"], [ITEM], [record_id], [2], [100]
+            Q.insert_outbox, ["cbp"], ["alpha"], [ITEM], [record_id], [2], [100]
         )
         replay = await in_background(client.post(
             "/v1/admin/deadletters/replay", json={"target": "cbp"}, headers=bearer(admin)
@@ -146,3 +146,46 @@ async def test_a_decision_posted_while_an_update_commits_is_marked_superseded(
         "SELECT revision FROM items WHERE operator = 'alpha' AND item_id = $1", ITEM
     )
     assert latest == 2
+
+
+async def test_an_ingest_that_loses_a_deadlock_on_the_outbox_is_run_again(
+    make_client, add_operator, pool: asyncpg.Pool, database_url: str
+) -> None:
+    """Issue 8.2: rows going back to the queue (settle, reap, replay) and an ingest
+    queueing newer revisions write the one-pending-row key of the same items. Forced
+    here in opposite orders, the ingest (waiting first) loses the deadlock: it is run
+    again once the other side commits, and answers 202, never a 500."""
+    client = await make_client([Target(name="cbp", url="http://127.0.0.1:9/", concurrency=0)])
+    key = await add_operator("alpha")
+    assert (await client.post("/v1/messages", data=BATCH, headers=bearer(key, **XML))).status == 202
+    assert len((await outbox.claim(pool, "cbp", 10, timedelta(seconds=30))).rows) == 3
+    first, last = "CP471820937GB", "RR629047155GB"  # the first and last in sorted order
+    update = (
+        BATCH.replace(b"ALPHA-20261128-0001", b"ALPHA-20261128-0002")
+        .replace(b"Men's cotton T-shirt", b"Men's linen T-shirt")
+        .replace(b"Signed contract papers", b"Signed contract copies")
+    )
+    back = "UPDATE outbox SET state = 'pending' WHERE item_id = $1 AND state = 'in_flight'"
+    settler = await asyncpg.connect(database_url)
+    try:
+        settling = settler.transaction()
+        await settling.start()
+        await settler.execute(back, last)  # holds the last item's pending key
+        ingest = await in_background(
+            client.post("/v1/messages", data=update, headers=bearer(key, **XML))
+        )
+        # The ingest queued the first item and waits for the last one's key ...
+        assert await blocked_on_a_lock(pool, "INSERT INTO outbox", ingest)
+        # ... which closes the cycle: the ingest, waiting longer, is the one aborted.
+        second = await in_background(settler.execute(back, first))
+        await second
+        await settling.commit()
+    finally:
+        await settler.close()
+    answer = await ingest
+    assert answer.status == 202, await answer.text()
+    assert (await answer.json())["items"]["accepted"] == 2
+    rows = await pool.fetch(
+        "SELECT item_id, revision FROM outbox WHERE state = 'pending' ORDER BY item_id"
+    )
+    assert [(r["item_id"], r["revision"]) for r in rows] == [(first, 2), (last, 2)]

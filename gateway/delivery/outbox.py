@@ -90,7 +90,7 @@ async def claim(
     rows = tuple(
         Row(
             r["id"], r["operator"], r["item_id"], r["record_id"], r["revision"], r["attempts"],
-            r["decision_id"], r["body"] and r["body"].encode(), r["destination"],
+            r["decision_id"], r["body"], r["destination"],
         )
         for r in records
     )
@@ -105,6 +105,10 @@ async def settle(
     if all(s.state is State.DELIVERED and s.batch_id == batch.batch_id for s in settlements):
         status = await pool.execute(Q.deliver_outbox, batch.lease_id)
         return [Settled(State.DELIVERED, None)] * int(status.rpartition(" ")[2])
+    # In (operator, item id) order, as ingest writes the one-pending-row key: rows going
+    # back to the queue and ingest's new rows then never wait on each other in a cycle.
+    key = {r.id: (r.operator, r.item_id, r.id) for r in batch.rows}
+    settlements = sorted(settlements, key=lambda s: key.get(s.row_id, ("", "", s.row_id)))
     args = (
         batch.lease_id,
         [s.row_id for s in settlements],

@@ -56,6 +56,8 @@ from gateway.http.state import (
     REPLAY_BUDGET,
     SETTINGS,
 )
+from gateway.ingest import store
+from gateway.ingest.group import GroupSettings
 from gateway.keys import NOTIFY_CHANNEL, KeyCache, Scope
 from gateway.logging import get_logger
 from gateway.metrics import HTTP_SECONDS, exposition_registry, sample_pool
@@ -170,6 +172,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[POOL] = await create_pool(app[DATABASE_URL], max_size=settings.pool_max_size)
+    ingest = settings.ingest
+    store.configure(
+        app[POOL],
+        GroupSettings(
+            ingest.group_window_ms / 1000, ingest.group_max_items, ingest.group_concurrency
+        ),
+    )
     listener = Listener(app[DATABASE_URL])
     listener.subscribe(
         NOTIFY_CHANNEL,

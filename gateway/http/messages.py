@@ -52,7 +52,7 @@ async def submit(request: web.Request) -> web.Response:
     version = _soap(request, raw) if answer.status >= 400 else None
     if version is not None:
         return fault_response(version, answer.status, answer.body)
-    return json_response(answer.body, answer.status)
+    return web.Response(body=answer.json(), status=answer.status, content_type="application/json")
 
 
 def _soap(request: web.Request, raw: bytes) -> str | None:

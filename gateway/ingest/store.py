@@ -1,5 +1,6 @@
-"""Store: a translated message becomes archived bytes, record revisions, outbox rows and
-its receipt, in one transaction with batched statements (never one per item).
+"""Store: translated messages become archived bytes, record revisions, outbox rows and
+receipts. Concurrent messages share one transaction (group commit, gateway/ingest/group.py)
+written with set-based statements: one round trip per table for the whole group.
 
 Idempotency lives here too: a claim on (operator, dedupe key) makes a resend of the same
 bytes answer the first receipt, and makes two racing identical submissions store once.
@@ -8,8 +9,9 @@ bytes answer the first receipt, and makes two racing identical submissions store
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +29,7 @@ from gateway.codes import MessageCode
 from gateway.config import Target
 from gateway.contract import ItemError
 from gateway.ingest.adapt import Translation
+from gateway.ingest.group import GroupSettings, GroupWriter
 from gateway.ingest.receipt import Receipt, Status
 from gateway.ingest.revisions import (
     ItemState,
@@ -38,7 +41,7 @@ from gateway.ingest.revisions import (
     resolve,
 )
 from gateway.operators import Profile
-from gateway.store import Q
+from gateway.store import Q, StorageUnavailable, in_transaction
 
 PRIORITY_DEFAULT = 100
 
@@ -58,11 +61,18 @@ class Arrival:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The HTTP status and body to send; ``replay`` marks a resend answered from the past."""
+    """The HTTP status and body to send; ``replay`` marks a resend answered from the past.
+    ``encoded`` is ``body`` as the bytes stored for it: a replay sends exactly those, so
+    a resend gets the first answer byte for byte."""
 
     status: int
     body: dict[str, Any]
     replay: bool = False
+    encoded: bytes | None = None
+
+    def json(self) -> bytes:
+        """The body to send: the stored bytes when there are any."""
+        return self.encoded if self.encoded is not None else orjson.dumps(self.body)
 
 
 def error_body(
@@ -95,7 +105,7 @@ async def archive_refused(
         arrival.received_at,
         Status.REJECTED.value,
         status,
-        body,
+        orjson.dumps(body),
     )
 
 
@@ -104,25 +114,18 @@ async def get_receipt(
 ) -> dict[str, Any] | None:
     """The answer given for a message, for the operator that sent it and nobody else."""
     row = await pool.fetchrow(Q.get_message, message_id, operator)
-    return row["receipt"] if row else None
+    return orjson.loads(row["receipt"]) if row else None
 
 
-@dataclass(slots=True)
-class _Stored:
-    index: int
-    item: CanonicalItem
-    wire: dict[str, Any]
-    outcome: NewRevision
-    sha: str
-    record_id: uuid.UUID
+def configure(pool: asyncpg.Pool, settings: GroupSettings) -> None:
+    """Group-commit settings for the messages stored through ``pool`` (config
+    ``[ingest]``); without a call, the defaults of GroupSettings."""
+    _writer(pool).settings = settings
 
 
-class _Undo(Exception):
-    """Roll the transaction back, then answer with ``answer`` (after ``archive``, if any)."""
-
-    def __init__(self, answer: Answer, archive: bool = False) -> None:
-        self.answer = answer
-        self.archive = archive
+def writer_of(pool: asyncpg.Pool) -> GroupWriter[_Message, Answer]:
+    """The group writer storing messages through ``pool`` (tests read its counters)."""
+    return _writer(pool)
 
 
 async def store(
@@ -134,92 +137,208 @@ async def store(
     *,
     dry_run: bool = False,
 ) -> Answer:
-    dedupe = (
-        f"key:{arrival.idempotency_key}"
-        if arrival.idempotency_key
-        else f"ref:{translation.message_ref}"
-    )
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            if not dry_run:
-                ids = sorted({item.item_id for _, item in translation.items})
-                await conn.execute(Q.lock_item_buckets, arrival.operator, ids)
-                earlier = await _claim(conn, arrival, dedupe)
-                if earlier is not None:
-                    raise _Undo(*_answer_earlier(arrival, translation, earlier))
-            receipt, stored = await _resolve(conn, arrival, translation, dry_run=dry_run)
-            if profile.all_or_nothing and receipt.errors:
-                body = error_body(
-                    MessageCode.ALL_OR_NOTHING,
-                    "the operator's profile rejects a message with any bad item",
-                    **receipt.to_dict() | {"status": Status.REJECTED.value},
-                )
-                raise _Undo(Answer(422, body), archive=not dry_run)
-            if dry_run:
-                raise _Undo(Answer(202, receipt.to_dict()))
-            await _write(conn, arrival, translation, receipt, stored, targets)
-            await conn.execute(
-                Q.settle_claim, arrival.operator, dedupe, receipt.accepted + receipt.unchanged > 0
-            )
-    except _Undo as undo:
-        if undo.archive:
-            await archive_refused(
-                pool,
-                arrival,
-                undo.answer.status,
-                undo.answer.body,
-                message_ref=translation.message_ref,
-                source_format=translation.source_format,
-            )
-        return undo.answer
-    return Answer(202, receipt.to_dict())
+    """Store one message, in a transaction shared with the messages arriving meanwhile,
+    and answer once it committed. A dry run reads the items and writes nothing."""
+    message = _Message(arrival, translation, profile, tuple(targets))
+    if dry_run:
+        return await _dry_run(pool, message)
+    return await _writer(pool).submit(message, max(1, len(translation.items)))
 
 
-async def _claim(conn: asyncpg.Connection, arrival: Arrival, dedupe: str) -> asyncpg.Record | None:
-    """None when this message holds the claim; else the earlier claim and its receipt."""
-    claimed = await conn.fetchval(
-        Q.claim_message,
-        arrival.operator,
-        dedupe,
-        uuid.UUID(arrival.message_id),
-        arrival.raw_sha256,
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """A message on its way to the store."""
+
+    arrival: Arrival
+    translation: Translation
+    profile: Profile
+    targets: tuple[Target, ...]
+
+    @property
+    def claim(self) -> tuple[str, str]:
+        """(operator, dedupe key): the Idempotency-Key, else the message reference."""
+        key = self.arrival.idempotency_key
+        return self.arrival.operator, f"key:{key}" if key else f"ref:{self.translation.message_ref}"
+
+    def item_keys(self) -> set[tuple[str, str]]:
+        return {(self.arrival.operator, item.item_id) for _, item in self.translation.items}
+
+
+_writers: dict[int, tuple[asyncpg.Pool, GroupWriter[_Message, Answer]]] = {}
+
+
+def _writer(pool: asyncpg.Pool) -> GroupWriter[_Message, Answer]:
+    found = _writers.get(id(pool))
+    if found is not None and found[0] is pool:
+        return found[1]
+    for key in [key for key, (other, _) in _writers.items() if other.is_closing()]:
+        del _writers[key]
+    writer: GroupWriter[_Message, Answer] = GroupWriter(
+        lambda messages: _store_group(pool, messages), GroupSettings(), _alone
     )
-    if claimed is not None:
-        return None
-    return await conn.fetchrow(Q.get_claim, arrival.operator, dedupe)
+    _writers[id(pool)] = (pool, writer)
+    return writer
+
+
+def _alone(exc: BaseException) -> bool:
+    """A failed group's messages are stored one by one, unless the database is gone."""
+    return not isinstance(exc, StorageUnavailable)
+
+
+async def _store_group(
+    pool: asyncpg.Pool, messages: Sequence[_Message]
+) -> list[Answer | BaseException]:
+    """Store ``messages`` in one transaction (run again on a lost deadlock; StorageBusy
+    after a few tries: 503). A message whose claim another of the group holds is stored
+    after that one commits, so that it is answered from it (identical resends in one
+    group: one stored, the other answered 200 with the first receipt); what that second
+    transaction raises is its message's alone."""
+    first: list[int] = []
+    later: list[int] = []
+    claims: set[tuple[str, str]] = set()
+    for index, message in enumerate(messages):
+        (later if message.claim in claims else first).append(index)
+        claims.add(message.claim)
+    group = [messages[i] for i in first]
+    answers: dict[int, Answer | BaseException] = dict(
+        zip(first, await in_transaction(pool, lambda conn: _transaction(conn, group)), strict=True)
+    )
+    for index in later:
+        try:
+            (answers[index],) = await _store_group(pool, [messages[index]])
+        except Exception as exc:
+            answers[index] = exc
+    return [answers[index] for index in range(len(messages))]
+
+
+async def _transaction(conn: asyncpg.Connection, messages: Sequence[_Message]) -> list[Answer]:
+    """One group's transaction in two statements (three when a claim was lost): item
+    locks, claims and item states in one, everything the group writes in the other."""
+    reserved = sorted(set().union(*(m.item_keys() for m in messages)))
+    earlier, states = await _begin(conn, messages, reserved)
+    writes = _Writes()
+    answers: list[Answer] = []
+    for index, message in enumerate(messages):
+        if index in earlier:
+            answer, archive = _answer_earlier(message.arrival, message.translation, earlier[index])
+            if archive:
+                writes.refuse(message, answer)
+            answers.append(answer)
+        else:
+            answers.append(_apply(message, states, writes))
+    await writes.write(conn, reserved)
+    return answers
+
+
+# Item locks (issue 9.4). Taken before the transaction first writes, hence before it has
+# an xid: the feed orders by xid, so a message that waited for another one amending the
+# same item commits with the later xid, and the item's revisions stay in order on the
+# feed. Each item has a fine lock; each of COARSE_BUCKETS buckets of items a coarse one.
+# A group of at most FINE_MAX items takes its buckets shared and its items exclusive
+# (groups on different items never wait for each other); a larger group takes its
+# buckets exclusive. So a transaction holds about 2,000 advisory locks at most: the
+# server's lock table is shared by every transaction (the embedded server's holds some
+# 14,000 in all), and a process runs a few groups at a time. All take buckets before
+# items, each in ascending order: no deadlock between them.
+_FINE_SPACE, _COARSE_SPACE = 1095057769, 1095057770
+COARSE_BUCKETS = 1024
+FINE_MAX = 1000
+
+
+def lock_plan(keys: set[tuple[str, str]]) -> tuple[list[int], list[int], list[bool]]:
+    """(lock space, key, shared) of each advisory lock for these (operator, item id)
+    keys, in the order they are taken."""
+    hashes = sorted({zlib.crc32(f"{op}\x1f{item}".encode()) for op, item in keys})
+    buckets = sorted({h % COARSE_BUCKETS for h in hashes})
+    if len(hashes) > FINE_MAX:
+        return [_COARSE_SPACE] * len(buckets), buckets, [False] * len(buckets)
+    fine = [h - 2**31 for h in hashes]  # as int4, still ascending
+    return (
+        [_COARSE_SPACE] * len(buckets) + [_FINE_SPACE] * len(fine),
+        buckets + fine,
+        [True] * len(buckets) + [False] * len(fine),
+    )
+
+
+async def _begin(
+    conn: asyncpg.Connection, messages: Sequence[_Message], reserved: list[tuple[str, str]]
+) -> tuple[dict[int, asyncpg.Record], States]:
+    """Take the item locks, claim each message's (operator, dedupe key), and lock and read
+    the items' rows (placeholders for first sightings, so that those lock too). Returns
+    the earlier claims (with their receipts) of the messages that did not get theirs, by
+    message index, and the items' current states."""
+    ordered = sorted(range(len(messages)), key=lambda i: messages[i].claim)
+    rows = await conn.fetch(
+        Q.begin_group,
+        *lock_plan(set(reserved)),
+        [messages[i].claim[0] for i in ordered],
+        [messages[i].claim[1] for i in ordered],
+        [uuid.UUID(messages[i].arrival.message_id) for i in ordered],
+        [messages[i].arrival.raw_sha256 for i in ordered],
+        [op for op, _ in reserved],
+        [item_id for _, item_id in reserved],
+    )
+    taken = {(r["operator"], r["key"]) for r in rows if r["kind"] == "claim"}
+    states = _states([r for r in rows if r["kind"] == "item"], id_column="key")
+    lost = [i for i in ordered if messages[i].claim not in taken]
+    if not lost:
+        return {}, states
+    found = {
+        (r["operator"], r["dedupe_key"]): r
+        for r in await conn.fetch(
+            Q.get_claims,
+            [messages[i].claim[0] for i in lost],
+            [messages[i].claim[1] for i in lost],
+        )
+    }
+    return {i: found[messages[i].claim] for i in lost}, states
 
 
 def _answer_earlier(
     arrival: Arrival, translation: Translation, earlier: asyncpg.Record
 ) -> tuple[Answer, bool]:
     """Same bytes: the first receipt again. Other bytes: 409, and the refusal is archived."""
+    receipt = orjson.loads(earlier["receipt"])
     if earlier["raw_sha256"] == arrival.raw_sha256:
-        return Answer(200, earlier["receipt"], replay=True), False
+        return Answer(200, receipt, replay=True, encoded=earlier["receipt"]), False
     body = error_body(
         MessageCode.MESSAGE_REF_REUSED,
         "this reference was already used for a message with other content",
-        {"first_message_id": earlier["receipt"].get("message_id")},
+        {"first_message_id": receipt.get("message_id")},
         message_id=arrival.message_id,
         message_ref=translation.message_ref,
     )
     return Answer(409, body), True
 
 
-async def _resolve(
-    conn: asyncpg.Connection, arrival: Arrival, translation: Translation, *, dry_run: bool
-) -> tuple[Receipt, list[_Stored]]:
-    """Lock the items' current states and apply the amendment rules in message order."""
-    ids = sorted({item.item_id for _, item in translation.items})
-    if dry_run:
-        rows = await conn.fetch(Q.read_items, arrival.operator, ids)
-    else:
-        await conn.execute(Q.reserve_items, arrival.operator, ids)
-        rows = await conn.fetch(Q.lock_items, arrival.operator, ids)
-    states = {
-        r["item_id"]: ItemState(r["revision"], Function(r["function"]), r["data_sha256"])
+States = dict[tuple[str, str], ItemState]
+
+
+def _states(rows: Sequence[asyncpg.Record], id_column: str = "item_id") -> States:
+    return {
+        (r["operator"], r[id_column]): ItemState(
+            r["revision"], Function(r["function"]), r["data_sha256"]
+        )
         for r in rows
         if r["revision"] > 0
     }
+
+
+@dataclass(slots=True)
+class _Stored:
+    item: CanonicalItem
+    wire: dict[str, Any]
+    outcome: NewRevision
+    sha: str
+    record_id: uuid.UUID
+
+
+def _outcomes(
+    message: _Message, states: States, *, dry_run: bool
+) -> tuple[Receipt, list[_Stored], States]:
+    """Apply the amendment rules to the message's items in message order; the item
+    states they lead to come back apart, for the caller to keep or drop."""
+    arrival, translation = message.arrival, message.translation
     receipt = Receipt(
         message_id=arrival.message_id,
         operator=arrival.operator,
@@ -231,13 +350,16 @@ async def _resolve(
     )
     errors: list[ItemError] = list(translation.errors)
     stored: list[_Stored] = []
+    after: States = {}
     for index, item in translation.items:
+        key = (arrival.operator, item.item_id)
         wire = item_to_dict(item)
         sha = data_sha256(wire)
-        outcome = resolve(states.get(item.item_id), item.function, item.revision, sha)
+        current = after[key] if key in after else states.get(key)
+        outcome = resolve(current, item.function, item.revision, sha)
         if isinstance(outcome, NewRevision):
-            states[item.item_id] = advance(outcome, sha)
-            stored.append(_Stored(index, item, wire, outcome, sha, uuid.uuid4()))
+            after[key] = advance(outcome, sha)
+            stored.append(_Stored(item, wire, outcome, sha, uuid.uuid4()))
             receipt.accepted += 1
         elif isinstance(outcome, Unchanged):
             receipt.unchanged += 1
@@ -246,93 +368,149 @@ async def _resolve(
                 ItemError(index, item.item_id, item.source_path, outcome.code, outcome.message)
             )
     receipt.errors = sorted(errors, key=lambda e: e.index)
-    return receipt, stored
+    return receipt, stored, after
 
 
-async def _write(
-    conn: asyncpg.Connection,
-    arrival: Arrival,
-    translation: Translation,
-    receipt: Receipt,
-    stored: list[_Stored],
-    targets: Sequence[Target],
-) -> None:
-    op = arrival.operator
-    message_id = uuid.UUID(arrival.message_id)
-    await conn.execute(
-        Q.insert_message,
-        message_id,
-        op,
-        translation.message_ref,
-        arrival.idempotency_key,
-        translation.source_format,
-        arrival.content_type,
-        arrival.raw,
-        arrival.raw_sha256,
-        arrival.received_at,
-        receipt.status.value,
-        202,
-        receipt.to_dict(),
+def _all_or_nothing(receipt: Receipt) -> Answer:
+    body = error_body(
+        MessageCode.ALL_OR_NOTHING,
+        "the operator's profile rejects a message with any bad item",
+        **receipt.to_dict() | {"status": Status.REJECTED.value},
     )
-    bodies = [
-        orjson.dumps(
-            envelope_to_dict(
-                Envelope(
-                    record_id=str(s.record_id),
-                    revision=s.outcome.revision,
-                    function=s.outcome.function,
-                    operator=op,
-                    source_format=translation.source_format,
-                    message_id=arrival.message_id,
-                    message_ref=translation.message_ref,
-                    received_at=arrival.received_at,
-                    raw_sha256=arrival.raw_sha256,
-                )
+    return Answer(422, body)
+
+
+def _apply(message: _Message, states: States, writes: _Writes) -> Answer:
+    """One message of a group: its answer, its writes added to the group's, and the item
+    states it leads to kept for the next messages of the group."""
+    receipt, stored, after = _outcomes(message, states, dry_run=False)
+    if message.profile.all_or_nothing and receipt.errors:
+        answer = _all_or_nothing(receipt)
+        writes.refuse(message, answer)
+        writes.released.append((*message.claim, uuid.UUID(message.arrival.message_id)))
+        return answer
+    states.update(after)
+    return writes.accept(message, receipt, stored)
+
+
+async def _dry_run(pool: asyncpg.Pool, message: _Message) -> Answer:
+    """What storing would answer, from the items' committed states; nothing is written."""
+    ids = sorted({item.item_id for _, item in message.translation.items})
+    rows = await pool.fetch(Q.read_items, message.arrival.operator, ids)
+    receipt, _, _ = _outcomes(message, _states(rows), dry_run=True)
+    if message.profile.all_or_nothing and receipt.errors:
+        return _all_or_nothing(receipt)
+    return Answer(202, receipt.to_dict())
+
+
+@dataclass(slots=True)
+class _Writes:
+    """Everything one group writes, gathered so that each table takes one statement."""
+
+    messages: list[tuple[Any, ...]] = field(default_factory=list)
+    records: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(9)])
+    """Column by column (record id, operator, message id, item id, revision, function,
+    destination, data sha256, body): no tuple an item for the garbage collector."""
+    latest: dict[tuple[str, str], _Stored] = field(default_factory=dict)
+    outbox: dict[tuple[str, str, str], _Stored] = field(default_factory=dict)
+    settled: list[tuple[str, str, bool]] = field(default_factory=list)
+    released: list[tuple[str, str, uuid.UUID]] = field(default_factory=list)
+
+    def _message(
+        self, message: _Message, status: Status, http_status: int, receipt: bytes
+    ) -> None:
+        arrival, translation = message.arrival, message.translation
+        self.messages.append(
+            (
+                uuid.UUID(arrival.message_id),
+                arrival.operator,
+                translation.message_ref,
+                arrival.idempotency_key,
+                translation.source_format,
+                arrival.content_type,
+                arrival.raw,
+                arrival.raw_sha256,
+                arrival.received_at,
+                status.value,
+                http_status,
+                receipt,
             )
-            | s.wire
-        ).decode()
-        for s in stored
-    ]
-    await conn.execute(
-        Q.insert_records,
-        op,
-        message_id,
-        [s.record_id for s in stored],
-        [s.item.item_id for s in stored],
-        [s.outcome.revision for s in stored],
-        [s.outcome.function.value for s in stored],
-        [s.item.destination_country for s in stored],
-        [s.sha for s in stored],
-        bodies,
-    )
-    if stored:
-        await conn.execute(Q.notify_records, op)
-    latest = {s.item.item_id: s for s in stored}  # the last revision of each item wins
-    await conn.execute(
-        Q.update_items,
-        op,
-        list(latest),
-        [s.outcome.revision for s in latest.values()],
-        [s.outcome.function.value for s in latest.values()],
-        [s.sha for s in latest.values()],
-        [s.record_id for s in latest.values()],
-    )
-    await conn.execute(
-        Q.drop_placeholders, op, sorted({i.item_id for _, i in translation.items} - set(latest))
-    )
-    routed = {
-        (t.name, s.item.item_id): s
-        for s in stored
-        for t in targets
-        if t.receives(op, s.item.destination_country)
-    }
-    if routed:
-        await conn.execute(
-            Q.insert_outbox,
-            op,
-            [target for target, _ in routed],
-            [item_id for _, item_id in routed],
-            [s.record_id for s in routed.values()],
-            [s.outcome.revision for s in routed.values()],
-            [PRIORITY_DEFAULT] * len(routed),
         )
+
+    def refuse(self, message: _Message, answer: Answer) -> None:
+        """Archive a message refused whole (409, 422) with its bytes."""
+        self._message(message, Status.REJECTED, answer.status, answer.json())
+
+    def accept(self, message: _Message, receipt: Receipt, stored: list[_Stored]) -> Answer:
+        arrival, translation = message.arrival, message.translation
+        op = arrival.operator
+        body = receipt.to_dict()
+        answer = Answer(202, body, encoded=orjson.dumps(body))
+        self._message(message, receipt.status, 202, answer.json())
+        message_id = uuid.UUID(arrival.message_id)
+        ids, ops, messages, items, revisions, functions, destinations, shas, bodies = (
+            self.records
+        )
+        for s in stored:
+            envelope = Envelope(
+                record_id=str(s.record_id),
+                revision=s.outcome.revision,
+                function=s.outcome.function,
+                operator=op,
+                source_format=translation.source_format,
+                message_id=arrival.message_id,
+                message_ref=translation.message_ref,
+                received_at=arrival.received_at,
+                raw_sha256=arrival.raw_sha256,
+            )
+            ids.append(s.record_id)
+            ops.append(op)
+            messages.append(message_id)
+            items.append(s.item.item_id)
+            revisions.append(s.outcome.revision)
+            functions.append(s.outcome.function.value)
+            destinations.append(s.item.destination_country)
+            shas.append(s.sha)
+            # the canonical JSON, serialised here once: the feed, pushed batches and the
+            # item ledger use these bytes as they are
+            bodies.append(orjson.dumps(envelope_to_dict(envelope) | s.wire))
+            self.latest[(op, s.item.item_id)] = s  # the last revision of each item wins
+            for t in message.targets:
+                if t.receives(op, s.item.destination_country):
+                    self.outbox[(t.name, op, s.item.item_id)] = s
+        self.settled.append((*message.claim, receipt.accepted + receipt.unchanged > 0))
+        return answer
+
+    async def write(self, conn: asyncpg.Connection, reserved: list[tuple[str, str]]) -> None:
+        """Everything in one statement (one round trip), a table per part of it."""
+        latest = sorted(self.latest.items())
+        placeholders = [key for key in reserved if key not in self.latest]
+        # Sorted by (target, operator, item id), the order every writer of the outbox's
+        # one-pending-row key (settle, reap, replay) takes too: no deadlock between them.
+        routed = sorted(self.outbox.items())
+        await conn.execute(
+            Q.write_group,
+            *_columns(self.messages, 12),
+            *self.records,
+            [op for (op, _), _ in latest],
+            [item_id for (_, item_id), _ in latest],
+            [s.outcome.revision for _, s in latest],
+            [s.outcome.function.value for _, s in latest],
+            [s.sha for _, s in latest],
+            [s.record_id for _, s in latest],
+            *_columns(placeholders, 2),
+            [target for (target, _, _), _ in routed],
+            [op for (_, op, _), _ in routed],
+            [item_id for (_, _, item_id), _ in routed],
+            [s.record_id for _, s in routed],
+            [s.outcome.revision for _, s in routed],
+            [PRIORITY_DEFAULT] * len(routed),
+            *_columns(self.settled, 3),
+            *_columns(self.released, 3),
+            sorted(set(self.records[1])),
+        )
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as columns, for ``unnest``: one array a column."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width

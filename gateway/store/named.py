@@ -23,7 +23,7 @@ class Queries:
             for name, body in zip(parts[1::2], parts[2::2], strict=True):
                 if name in self._queries:
                     raise ValueError(f"query {name!r} is defined twice ({source})")
-                self._queries[name] = body.strip()
+                self._queries[name] = _without_comments(body)
 
     def __getattr__(self, name: str) -> str:
         try:
@@ -33,6 +33,14 @@ class Queries:
 
     def names(self) -> list[str]:
         return sorted(self._queries)
+
+
+def _without_comments(body: str) -> str:
+    """The statement without its whole-line comments: they document the SQL files, and
+    sent along they would push a long statement's text out of ``pg_stat_activity``
+    (which keeps its first kilobyte) and cost bytes on every call."""
+    lines = [line for line in body.strip().splitlines() if not line.lstrip().startswith("--")]
+    return "\n".join(lines)
 
 
 def _read_all() -> dict[str, str]:

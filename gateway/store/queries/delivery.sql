@@ -74,7 +74,7 @@ FROM (SELECT id, record_id FROM fresh UNION ALL SELECT id, record_id FROM retrie
      LEFT JOIN records r ON r.record_id = picked.record_id
 WHERE o.id = picked.id AND (SELECT done IS NOT NULL FROM relaxed)
 RETURNING o.id, o.priority, o.operator, o.item_id, o.record_id, o.decision_id, o.revision,
-          o.attempts, o.batch_id, r.body::text AS body, r.destination;
+          o.attempts, o.batch_id, r.body, r.destination;
 
 -- name: deliver_outbox
 -- Every row still held by lease $1 was delivered: the common settlement, without the
@@ -85,7 +85,8 @@ SET state = 'delivered', delivered_at = now(), lease_id = NULL, lease_until = NU
 WHERE lease_id = $1 AND state = 'in_flight' AND (SELECT done IS NOT NULL FROM relaxed);
 
 -- name: settle_outbox
--- Record the outcome of one attempt, row by row, for rows still held by lease $1.
+-- Record the outcome of one attempt, row by row, for rows still held by lease $1, in the
+-- order given (outbox.settle sorts by operator and item, the order ingest writes in).
 -- A record row going back to the queue while a newer revision of its item waits there
 -- is superseded instead: the newer revision carries the item's latest state. Decision
 -- rows are never superseded: every decision is delivered. Not waiting for the WAL
@@ -118,6 +119,13 @@ RETURNING o.id, o.state, o.error_code;
 -- name: reap_outbox
 -- Expired leases of one queue go back to it (their worker died or hung); the batch id
 -- stays, so the retry keeps its Idempotency-Key. A row out of attempts is a dead letter.
+-- Rows are locked and moved in (operator, item id) order, the order ingest writes in.
+WITH expired AS (
+    SELECT id FROM outbox
+    WHERE target = $1 AND state = 'in_flight' AND lease_until < now()
+    ORDER BY operator, item_id, id
+    FOR UPDATE
+)
 UPDATE outbox o
 SET state = CASE
         WHEN o.attempts >= $2 THEN 'dead'
@@ -131,7 +139,8 @@ SET state = CASE
     next_attempt_at = now(), lease_id = NULL, lease_until = NULL,
     error_code = 'lease_expired', http_status = NULL,
     last_error = 'the lease expired before the worker recorded an answer'
-WHERE o.target = $1 AND o.state = 'in_flight' AND o.lease_until < now()
+FROM expired
+WHERE o.id = expired.id AND o.state = 'in_flight'
 RETURNING o.id, o.state, o.error_code;
 
 -- name: outbox_depth
@@ -178,6 +187,10 @@ WITH picked AS (
     ORDER BY id
     LIMIT $6
     FOR UPDATE SKIP LOCKED
+), ordered AS (
+    -- Moved in (target, operator, item id) order, the order ingest writes in.
+    SELECT o.id FROM outbox o JOIN picked USING (id)
+    ORDER BY o.target, o.operator, o.item_id, o.id
 )
 UPDATE outbox o
 SET state = CASE
@@ -188,8 +201,8 @@ SET state = CASE
         THEN 'superseded'
         ELSE 'pending' END,
     attempts = 0, next_attempt_at = now(), batch_id = NULL, dead_at = NULL
-FROM picked
-WHERE o.id = picked.id
+FROM ordered
+WHERE o.id = ordered.id
 RETURNING o.id, o.state, o.error_code;
 
 -- name: outbox_states

@@ -1,93 +1,148 @@
--- Ingest: archived messages, idempotency claims, item revisions and outbox rows.
+-- Ingest: archived messages, idempotency claims, item revisions and outbox rows. A group
+-- of messages (gateway/ingest/store.py) is stored in one transaction of two statements
+-- over arrays: begin_group (locks, claims, item states) and write_group (the rest).
 
 -- name: insert_message
+-- One message refused before it reached the store (unparseable, wrong format ...).
 INSERT INTO messages (message_id, operator, message_ref, idempotency_key, source_format,
                       content_type, raw, raw_sha256, received_at, status, http_status, receipt)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb);
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::bytea);
 
 -- name: get_message
 SELECT receipt, http_status FROM messages WHERE message_id = $1 AND operator = $2;
 
--- name: lock_item_buckets
--- Serialise messages that touch the same items BEFORE the transaction first writes (and
--- so takes its xid): the feed orders by xid, so an amendment that waited for another
--- must get the later xid. Buckets (256) bound the advisory locks one message holds; they
--- are taken in bucket order, so two messages never deadlock on them.
-SELECT count(pg_advisory_xact_lock(1095057767, bucket))
-FROM (SELECT DISTINCT hashtext($1 || '/' || id) & 255 AS bucket
-      FROM unnest($2::text[]) AS id ORDER BY bucket) AS buckets;
+-- name: begin_group
+-- 1. locked: the item advisory locks ($1 space, $2 key, $3 shared), in the order given
+--    (see gateway/ingest/store.py, "Item locks"; the inner ORDER BY fixes the order in
+--    which the aggregate takes them). Both inserts wait for it (a one-time filter), so
+--    the locks are held before the first row written gives the transaction its xid.
+-- 2. claimed: take (operator $4, dedupe key $5) for each message ($6 message id, $7
+--    sha256 of its bytes), sorted so that groups claim in one order; the keys are
+--    distinct. A claim whose message accepted nothing may be taken over by different
+--    bytes (a corrected resend); otherwise the existing claim stands and is not returned.
+--    A racing identical submission waits on the unique key until the first commits.
+-- 3. reserved: each item ($8 operator, $9 item id, sorted) locked and read: a
+--    placeholder (revision 0) for a first sighting, else the row's latest version (ON
+--    CONFLICT reads past the statement's snapshot, taken before the locks were).
+WITH locked AS (
+    SELECT count(CASE WHEN k.shared THEN pg_advisory_xact_lock_shared(k.space, k.key)
+                      ELSE pg_advisory_xact_lock(k.space, k.key) END) AS n
+    FROM (SELECT u.space, u.key, u.shared
+          FROM unnest($1::int[], $2::int[], $3::bool[])
+               WITH ORDINALITY AS u(space, key, shared, n)
+          ORDER BY u.n) AS k
+), claimed AS (
+    INSERT INTO message_claims AS c (operator, dedupe_key, message_id, raw_sha256,
+                                     accepted_any)
+    SELECT k.operator, k.dedupe_key, k.message_id, k.raw_sha256, false
+    FROM unnest($4::text[], $5::text[], $6::uuid[], $7::text[])
+         AS k(operator, dedupe_key, message_id, raw_sha256)
+    WHERE (SELECT n FROM locked) IS NOT NULL
+    ON CONFLICT (operator, dedupe_key) DO UPDATE
+        SET message_id = excluded.message_id, raw_sha256 = excluded.raw_sha256,
+            accepted_any = false
+        WHERE NOT c.accepted_any AND c.raw_sha256 <> excluded.raw_sha256
+    RETURNING c.operator, c.dedupe_key
+), reserved AS (
+    INSERT INTO items AS i (operator, item_id, revision)
+    SELECT k.operator, k.item_id, 0
+    FROM unnest($8::text[], $9::text[]) AS k(operator, item_id)
+    WHERE (SELECT n FROM locked) IS NOT NULL
+    ON CONFLICT (operator, item_id) DO UPDATE SET revision = i.revision
+    RETURNING i.operator, i.item_id, i.revision, i.function, i.data_sha256
+)
+SELECT 'claim' AS kind, operator, dedupe_key AS key, NULL::int AS revision,
+       NULL::text AS function, NULL::text AS data_sha256
+FROM claimed
+UNION ALL
+SELECT 'item', operator, item_id, revision, function, data_sha256 FROM reserved;
 
--- name: claim_message
--- Take (operator, dedupe key) for this message. A claim whose message accepted
--- nothing may be taken over by different bytes (a corrected resend); otherwise the
--- existing claim stands and no row is returned. A racing identical submission waits
--- here on the unique key until the first one commits.
-INSERT INTO message_claims AS c (operator, dedupe_key, message_id, raw_sha256, accepted_any)
-VALUES ($1, $2, $3, $4, false)
-ON CONFLICT (operator, dedupe_key) DO UPDATE
-    SET message_id = excluded.message_id, raw_sha256 = excluded.raw_sha256,
-        accepted_any = false
-    WHERE NOT c.accepted_any AND c.raw_sha256 <> excluded.raw_sha256
-RETURNING message_id;
-
--- name: get_claim
-SELECT c.raw_sha256, m.receipt, m.http_status
-FROM message_claims c JOIN messages m USING (message_id)
-WHERE c.operator = $1 AND c.dedupe_key = $2;
-
--- name: settle_claim
-UPDATE message_claims SET accepted_any = $3 WHERE operator = $1 AND dedupe_key = $2;
-
--- name: reserve_items
--- Placeholders (revision 0) for items never seen, so that FOR UPDATE below locks
--- first sightings too; ids come sorted so that concurrent messages lock in one order.
-INSERT INTO items (operator, item_id, revision)
-SELECT $1, id, 0 FROM unnest($2::text[]) AS id
-ON CONFLICT (operator, item_id) DO NOTHING;
+-- name: get_claims
+SELECT c.operator, c.dedupe_key, c.raw_sha256, m.receipt, m.http_status
+FROM unnest($1::text[], $2::text[]) AS k(operator, dedupe_key)
+JOIN message_claims c ON c.operator = k.operator AND c.dedupe_key = k.dedupe_key
+JOIN messages m ON m.message_id = c.message_id;
 
 -- name: lock_items
-SELECT item_id, revision, function, data_sha256
-FROM items WHERE operator = $1 AND item_id = ANY($2::text[])
-ORDER BY item_id FOR UPDATE;
+-- An item's row, locked as begin_group locks it (other writers' tests play an ingest).
+SELECT i.operator, i.item_id, i.revision, i.function, i.data_sha256
+FROM items i
+JOIN unnest($1::text[], $2::text[]) AS k(operator, item_id)
+  ON i.operator = k.operator AND i.item_id = k.item_id
+ORDER BY i.operator, i.item_id
+FOR UPDATE OF i;
 
 -- name: read_items
-SELECT item_id, revision, function, data_sha256
+SELECT operator, item_id, revision, function, data_sha256
 FROM items WHERE operator = $1 AND item_id = ANY($2::text[]);
 
--- name: insert_records
-INSERT INTO records (record_id, operator, item_id, revision, function, message_id,
-                     destination, data_sha256, body)
-SELECT r.record_id, $1, r.item_id, r.revision, r.function, $2, r.destination, r.sha,
-       r.body::jsonb
-FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[],
-            $9::text[]) AS r(record_id, item_id, revision, function, destination, sha, body);
-
--- name: update_items
-UPDATE items SET revision = u.revision, function = u.function, data_sha256 = u.sha,
-                 record_id = u.record_id, updated_at = now()
-FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::uuid[])
-     AS u(item_id, revision, function, sha, record_id)
-WHERE items.operator = $1 AND items.item_id = u.item_id;
-
--- name: drop_placeholders
--- Items reserved but refused (UPDATE of an unknown item, say) must not look "seen".
-DELETE FROM items WHERE operator = $1 AND item_id = ANY($2::text[]) AND revision = 0;
+-- name: write_group
+-- Everything a group writes, one part a table, over arrays (foreign keys are checked
+-- at the end of the statement, so parts may refer to rows other parts insert). The
+-- outbox and records parts come first so that pg_stat_activity, which keeps a
+-- statement's first kilobyte, shows them (the race tests look for them there):
+--   $1-$12   messages: receipt is the answer's bytes as sent (a replay sends them again)
+--   $13-$21  records: body is the canonical JSON serialised at ingest; rows go in array
+--            order, so seq (the feed's order within a transaction) follows it
+--   $22-$27  items: each item's latest revision
+--   $28-$29  placeholders of items reserved but refused (an UPDATE of an unknown
+--            item, say), which must not look "seen"
+--   $30-$35  outbox, sorted by (target, operator, item id) as settle, reap and replay
+--            write it; a newer revision replaces a pending one, so revisions never
+--            overtake each other
+--   $36-$38  claims settled: whether their message accepted anything
+--   $39-$41  claims released: a message refused whole (all or nothing) keeps none, so
+--            sent again it is judged again
+--   $42      operators to NOTIFY: wakes the feed's long-pollers at commit
+WITH outbox_in AS (
+    INSERT INTO outbox (target, operator, item_id, record_id, revision, priority)
+    SELECT * FROM unnest($30::text[], $31::text[], $32::text[], $33::uuid[], $34::int[],
+                         $35::smallint[])
+    ON CONFLICT (target, operator, item_id) WHERE state = 'pending' AND decision_id IS NULL
+    DO UPDATE
+        SET record_id = excluded.record_id, revision = excluded.revision,
+            priority = least(outbox.priority, excluded.priority), attempts = 0,
+            next_attempt_at = now(), last_error = NULL
+), records_in AS (
+    INSERT INTO records (record_id, operator, message_id, item_id, revision, function,
+                         destination, data_sha256, body)
+    SELECT * FROM unnest($13::uuid[], $14::text[], $15::uuid[], $16::text[], $17::int[],
+                         $18::text[], $19::text[], $20::text[], $21::bytea[])
+), messages_in AS (
+    INSERT INTO messages (message_id, operator, message_ref, idempotency_key, source_format,
+                          content_type, raw, raw_sha256, received_at, status, http_status,
+                          receipt)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::bytea[], $8::text[], $9::timestamptz[], $10::text[],
+                         $11::smallint[], $12::bytea[])
+), items_up AS (
+    UPDATE items SET revision = u.revision, function = u.function, data_sha256 = u.sha,
+                     record_id = u.record_id, updated_at = now()
+    FROM unnest($22::text[], $23::text[], $24::int[], $25::text[], $26::text[], $27::uuid[])
+         AS u(operator, item_id, revision, function, sha, record_id)
+    WHERE items.operator = u.operator AND items.item_id = u.item_id
+), placeholders AS (
+    DELETE FROM items i
+    USING unnest($28::text[], $29::text[]) AS d(operator, item_id)
+    WHERE i.operator = d.operator AND i.item_id = d.item_id AND i.revision = 0
+), settled AS (
+    UPDATE message_claims c SET accepted_any = s.accepted_any
+    FROM unnest($36::text[], $37::text[], $38::bool[]) AS s(operator, dedupe_key, accepted_any)
+    WHERE c.operator = s.operator AND c.dedupe_key = s.dedupe_key
+), released AS (
+    DELETE FROM message_claims c
+    USING unnest($39::text[], $40::text[], $41::uuid[]) AS r(operator, dedupe_key, message_id)
+    WHERE c.operator = r.operator AND c.dedupe_key = r.dedupe_key
+      AND c.message_id = r.message_id
+)
+SELECT count(pg_notify('aedgw_records', op)) FROM unnest($42::text[]) AS op;
 
 -- name: insert_outbox
--- A newer revision replaces a pending one, so revisions never overtake each other.
+-- A newer revision queued as write_group queues it (other writers' tests play an ingest).
 INSERT INTO outbox (target, operator, item_id, record_id, revision, priority)
-SELECT o.target, $1, o.item_id, o.record_id, o.revision, o.priority
-FROM unnest($2::text[], $3::text[], $4::uuid[], $5::int[], $6::smallint[])
-     AS o(target, item_id, record_id, revision, priority)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::int[], $6::smallint[])
 ON CONFLICT (target, operator, item_id) WHERE state = 'pending' AND decision_id IS NULL
 DO UPDATE
     SET record_id = excluded.record_id, revision = excluded.revision,
         priority = least(outbox.priority, excluded.priority), attempts = 0,
         next_attempt_at = now(), last_error = NULL;
-
--- name: message_records
-SELECT body FROM records WHERE message_id = $1 ORDER BY seq;
-
--- name: notify_records
--- Wakes the feed's long-pollers when this transaction commits (NOTIFY is transactional).
-SELECT pg_notify('aedgw_records', $1);

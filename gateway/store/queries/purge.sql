@@ -40,8 +40,9 @@ LIMIT $3
 FOR NO KEY UPDATE;
 
 -- name: rewrite_personal
-UPDATE records r SET body = u.body::jsonb, personal_purged_at = now()
-FROM unnest($1::uuid[], $2::text[]) AS u(record_id, body)
+-- The new bodies are the stored bytes rewritten (gateway/retention.py), never jsonb.
+UPDATE records r SET body = u.body, personal_purged_at = now()
+FROM unnest($1::uuid[], $2::bytea[]) AS u(record_id, body)
 WHERE r.record_id = u.record_id;
 
 -- name: count_personal

@@ -1,0 +1,182 @@
+"""Group commit (issue 9.4): concurrent messages share a transaction; one item's
+revisions stay in order on the feed, idempotency holds inside a group, and a bad
+message fails alone. Real PostgreSQL, real HTTP where the path goes through it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from hashlib import sha256
+
+import asyncpg
+import orjson
+import pytest
+
+from adapters.registry import default_registry
+from gateway import operators
+from gateway.config import Ingest
+from gateway.document import parse
+from gateway.http.state import POOL
+from gateway.ingest import store
+from gateway.ingest.adapt import Translation, translate
+from gateway.ingest.group import GroupSettings, GroupWriter
+from tests.conftest import bearer
+from tests.test_feed import BATCH, XML, issue_key
+from tests.test_races import in_background
+
+ITEM = "CP471820937GB"
+
+
+def amended(n: int) -> bytes:
+    """BATCH under another reference with ITEM's description changed: a new revision."""
+    return BATCH.replace(b"ALPHA-20261128-0001", f"ALPHA-G{n}".encode()).replace(
+        b"Men's cotton T-shirt", f"Men's T-shirt, version {n}".encode()
+    )
+
+
+async def feed_revisions(client, pool: asyncpg.Pool, item_id: str) -> list[int]:
+    response = await client.get(
+        "/v1/records", params={"limit": "1000"}, headers=bearer(await issue_key(pool))
+    )
+    records = (await response.json())["records"]
+    return [r["revision"] for r in records if r["item_id"] == item_id]
+
+
+async def test_an_identical_pair_in_one_group_is_stored_once(make_client, add_operator, pool):
+    client = await make_client(ingest=Ingest(group_window_ms=300))
+    writer = store.writer_of(client.server.app[POOL])
+    key = await add_operator("alpha")
+    first, second = await asyncio.gather(
+        client.post("/v1/messages", data=BATCH, headers=bearer(key, **XML)),
+        client.post("/v1/messages", data=BATCH, headers=bearer(key, **XML)),
+    )
+    assert writer.groups == 1
+    assert sorted([first.status, second.status]) == [200, 202]
+    assert await first.read() == await second.read()  # the first receipt, byte for byte
+    assert await pool.fetchval("SELECT count(*) FROM records") == 3
+    assert await pool.fetchval("SELECT count(*) FROM messages") == 1
+
+
+async def test_two_concurrent_groups_amending_one_item_keep_its_revisions_in_order(
+    make_client, add_operator, pool, database_url
+):
+    # every message is a group of its own, started at once
+    client = await make_client(ingest=Ingest(group_max_items=1))
+    writer = store.writer_of(client.server.app[POOL])
+    key = await add_operator("alpha")
+    assert (await client.post("/v1/messages", data=BATCH, headers=bearer(key, **XML))).status == 202
+    blocker = await asyncpg.connect(database_url)
+    try:
+        # Hold ITEM's locks, so that both groups are running and waiting for them.
+        holding = blocker.transaction()
+        await holding.start()
+        for space, lock, shared in zip(*store.lock_plan({("alpha", ITEM)}), strict=True):
+            how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            await blocker.execute(f"SELECT {how}($1, $2)", space, lock)
+        posts = [
+            await in_background(
+                client.post("/v1/messages", data=amended(n), headers=bearer(key, **XML))
+            )
+            for n in (1, 2)
+        ]
+        for _ in range(200):
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            if waiting == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting == 2
+        await holding.commit()
+    finally:
+        await blocker.close()
+    answers = [await post for post in posts]
+    assert [a.status for a in answers] == [202, 202]
+    assert [(await a.json())["items"]["accepted"] for a in answers] == [1, 1]
+    assert writer.groups == 3
+    assert await feed_revisions(client, pool, ITEM) == [1, 2, 3]
+
+
+async def test_one_bad_message_in_a_group_fails_alone(add_operator, pool):
+    await add_operator("alpha")
+    profile = await operators.get(pool, "alpha")
+    store.configure(pool, GroupSettings(window_s=0.3, max_items=10_000))
+    writer = store.writer_of(pool)
+
+    def message(raw: bytes) -> tuple[store.Arrival, Translation]:
+        arrival = store.Arrival(
+            message_id=str(uuid.uuid4()),
+            operator="alpha",
+            received_at=datetime.now(UTC),
+            raw=raw,
+            raw_sha256=sha256(raw).hexdigest(),
+            content_type="application/xml",
+        )
+        adapters = default_registry().candidates(profile.formats)
+        return arrival, translate(parse(raw, "application/xml"), adapters)
+
+    good, bad, later = message(BATCH), message(amended(1)), message(amended(2))
+    bad[1].items[1][1].item_id = "EE\x00305614281GB"  # no text column takes a NUL
+    answers = await asyncio.gather(
+        *(store.store(pool, a, t, profile, []) for a, t in (good, bad, later)),
+        return_exceptions=True,
+    )
+    assert writer.groups == 1
+    assert isinstance(answers[0], store.Answer) and answers[0].status == 202
+    assert isinstance(answers[1], asyncpg.PostgresError)
+    assert isinstance(answers[2], store.Answer) and answers[2].status == 202
+    assert answers[2].body["items"] == {
+        "received": 3, "accepted": 1, "rejected": 0, "unchanged": 2
+    }
+    rows = await pool.fetch("SELECT item_id, revision, message_id FROM records ORDER BY seq")
+    assert [(r["item_id"], r["revision"]) for r in rows] == [
+        ("CP471820937GB", 1), ("EE305614281GB", 1), ("RR629047155GB", 1), (ITEM, 2)
+    ]
+    assert {str(r["message_id"]) for r in rows} == {good[0].message_id, later[0].message_id}
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM messages WHERE message_id = $1", uuid.UUID(bad[0].message_id)
+    )
+    receipt = await pool.fetchval(
+        "SELECT receipt FROM messages WHERE message_id = $1", uuid.UUID(later[0].message_id)
+    )
+    assert receipt == answers[2].json() and orjson.loads(receipt) == answers[2].body
+
+
+@pytest.mark.parametrize("items", [1, store.FINE_MAX, store.FINE_MAX + 1])
+def test_a_group_holds_about_2000_item_locks_at_most(items):
+    keys = {("alpha", f"CP{n:09d}GB") for n in range(items)}
+    spaces, locks, shared = store.lock_plan(keys)
+    assert len(locks) <= 2 * store.FINE_MAX
+    if items > store.FINE_MAX:
+        assert not any(shared) and len(locks) <= store.COARSE_BUCKETS
+    else:
+        assert len([s for s in shared if not s]) == items  # one exclusive lock an item
+    # buckets first, then items, each ascending: every transaction takes them in one order
+    buckets = [lock for space, lock in zip(spaces, locks, strict=True) if space == spaces[0]]
+    fine = locks[len(buckets):]
+    assert buckets == sorted(set(buckets)) and fine == sorted(set(fine))
+    assert (set(spaces[len(buckets):]) <= {spaces[-1]} and spaces[-1] != spaces[0]) or not fine
+
+
+async def test_jobs_arriving_while_groups_run_wait_and_make_the_next_group_larger():
+    """The writer alone (its run is a plain function here): with one group at a time,
+    what arrives while it runs goes in the next group, split at max_items."""
+    release = asyncio.Event()
+    groups: list[list[int]] = []
+
+    async def run(jobs):
+        groups.append(list(jobs))
+        await release.wait()
+        return [job * 10 for job in jobs]
+
+    writer = GroupWriter(run, GroupSettings(window_s=0, max_items=3, concurrency=1), bool)
+    first = asyncio.ensure_future(writer.submit(0, 1))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(writer.submit(n, 1)) for n in range(1, 6)]
+    await asyncio.sleep(0.01)
+    assert groups == [[0]]  # the others wait for the one group allowed to run
+    release.set()
+    assert await asyncio.gather(first, *rest) == [0, 10, 20, 30, 40, 50]
+    assert groups == [[0], [1, 2, 3], [4, 5]]
+    assert writer.groups == 3
