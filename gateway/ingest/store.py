@@ -118,11 +118,12 @@ class _Stored:
 
 
 class _Undo(Exception):
-    """Roll the transaction back, then answer with ``answer`` (after ``archive``, if any)."""
+    """Roll the transaction back, then answer with ``answer`` (after ``archive``, if any:
+    never on a dry run, which stores nothing)."""
 
-    def __init__(self, answer: Answer, archive: bool = False) -> None:
+    def __init__(self, answer: Answer, archive: bool = False, *, dry_run: bool = False) -> None:
         self.answer = answer
-        self.archive = archive
+        self.archive = archive and not dry_run
 
 
 async def store(
@@ -134,19 +135,15 @@ async def store(
     *,
     dry_run: bool = False,
 ) -> Answer:
-    dedupe = (
-        f"key:{arrival.idempotency_key}"
-        if arrival.idempotency_key
-        else f"ref:{translation.message_ref}"
-    )
+    dedupes = _dedupe_keys(arrival, translation)
     try:
         async with pool.acquire() as conn, conn.transaction():
             if not dry_run:
                 ids = sorted({item.item_id for _, item in translation.items})
                 await conn.execute(Q.lock_item_buckets, arrival.operator, ids)
-                earlier = await _claim(conn, arrival, dedupe)
-                if earlier is not None:
-                    raise _Undo(*_answer_earlier(arrival, translation, earlier))
+            earlier = await _claim(conn, arrival, dedupes, dry_run=dry_run)
+            if earlier is not None:
+                raise _Undo(*_answer_earlier(arrival, translation, *earlier), dry_run=dry_run)
             receipt, stored = await _resolve(conn, arrival, translation, dry_run=dry_run)
             if profile.all_or_nothing and receipt.errors:
                 body = error_body(
@@ -158,9 +155,9 @@ async def store(
             if dry_run:
                 raise _Undo(Answer(202, receipt.to_dict()))
             await _write(conn, arrival, translation, receipt, stored, targets)
-            await conn.execute(
-                Q.settle_claim, arrival.operator, dedupe, receipt.accepted + receipt.unchanged > 0
-            )
+            accepted_any = receipt.accepted + receipt.unchanged > 0
+            for dedupe in dedupes:
+                await conn.execute(Q.settle_claim, arrival.operator, dedupe, accepted_any)
     except _Undo as undo:
         if undo.archive:
             await archive_refused(
@@ -175,29 +172,54 @@ async def store(
     return Answer(202, receipt.to_dict())
 
 
-async def _claim(conn: asyncpg.Connection, arrival: Arrival, dedupe: str) -> asyncpg.Record | None:
-    """None when this message holds the claim; else the earlier claim and its receipt."""
-    claimed = await conn.fetchval(
-        Q.claim_message,
-        arrival.operator,
-        dedupe,
-        uuid.UUID(arrival.message_id),
-        arrival.raw_sha256,
-    )
-    if claimed is not None:
-        return None
-    return await conn.fetchrow(Q.get_claim, arrival.operator, dedupe)
+def _dedupe_keys(arrival: Arrival, translation: Translation) -> list[str]:
+    """What a resend is recognised by: the Idempotency-Key when one is sent, and the
+    message reference always (other bytes under a used reference are refused whatever
+    the key). The key first, so that racing messages claim in one order."""
+    ref = f"ref:{translation.message_ref}"
+    return [f"key:{arrival.idempotency_key}", ref] if arrival.idempotency_key else [ref]
+
+
+async def _claim(
+    conn: asyncpg.Connection, arrival: Arrival, dedupes: list[str], *, dry_run: bool
+) -> tuple[str, asyncpg.Record] | None:
+    """None when this message holds every claim (or, on a dry run, would take them);
+    else the first claim it cannot take and the earlier message's receipt. A claim
+    whose message accepted nothing may be taken over by other bytes."""
+    for dedupe in dedupes:
+        if dry_run:  # read only: what the claim would find
+            earlier = await conn.fetchrow(Q.get_claim, arrival.operator, dedupe)
+            if earlier is None or (
+                not earlier["accepted_any"] and earlier["raw_sha256"] != arrival.raw_sha256
+            ):
+                continue
+            return dedupe, earlier
+        claimed = await conn.fetchval(
+            Q.claim_message,
+            arrival.operator,
+            dedupe,
+            uuid.UUID(arrival.message_id),
+            arrival.raw_sha256,
+        )
+        if claimed is None:
+            return dedupe, await conn.fetchrow(Q.get_claim, arrival.operator, dedupe)
+    return None
 
 
 def _answer_earlier(
-    arrival: Arrival, translation: Translation, earlier: asyncpg.Record
+    arrival: Arrival, translation: Translation, dedupe: str, earlier: asyncpg.Record
 ) -> tuple[Answer, bool]:
-    """Same bytes: the first receipt again. Other bytes: 409, and the refusal is archived."""
+    """Same bytes: the first receipt again. Other bytes: 409, and the refusal is archived;
+    ``idempotency_key_reused`` when the key was used before, else ``message_ref_reused``."""
     if earlier["raw_sha256"] == arrival.raw_sha256:
         return Answer(200, earlier["receipt"], replay=True), False
+    if dedupe.startswith("key:"):
+        code, what = MessageCode.IDEMPOTENCY_KEY_REUSED, "this Idempotency-Key"
+    else:
+        code, what = MessageCode.MESSAGE_REF_REUSED, "this reference"
     body = error_body(
-        MessageCode.MESSAGE_REF_REUSED,
-        "this reference was already used for a message with other content",
+        code,
+        f"{what} was already used for a message with other content",
         {"first_message_id": earlier["receipt"].get("message_id")},
         message_id=arrival.message_id,
         message_ref=translation.message_ref,

@@ -31,7 +31,7 @@ ON CONFLICT (operator, dedupe_key) DO UPDATE
 RETURNING message_id;
 
 -- name: get_claim
-SELECT c.raw_sha256, m.receipt, m.http_status
+SELECT c.raw_sha256, c.accepted_any, m.receipt, m.http_status
 FROM message_claims c JOIN messages m USING (message_id)
 WHERE c.operator = $1 AND c.dedupe_key = $2;
 
