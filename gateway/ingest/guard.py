@@ -94,9 +94,10 @@ class Guard:
         if self._text:
             _texts(item, "", found)
         item_id = printable(item.item_id)
-        return [
-            ItemError(index, item_id, item.path_of(name), ItemCode.VALUE_INVALID, message)
-            for name, message in found
+        by_path = {item.path_of(name): message for name, message in reversed(found)}
+        return [  # one error a source value, though it may feed several fields
+            ItemError(index, item_id, path, ItemCode.VALUE_INVALID, message)
+            for path, message in reversed(by_path.items())
         ]
 
 
