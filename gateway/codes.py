@@ -92,7 +92,9 @@ DESCRIPTIONS: dict[str, str] = {
     MessageCode.UNAUTHORIZED: "no key, or an unknown or revoked key (401)",
     MessageCode.FORBIDDEN: "the key's scope does not allow this (403)",
     MessageCode.NOT_FOUND: "no such resource visible to this key (404)",
-    MessageCode.UNPARSEABLE: "the body is not well-formed XML or JSON (400, line/column)",
+    MessageCode.UNPARSEABLE: "the body is not well-formed XML or JSON (400, line/column), or "
+    "its gzip stream cannot be read whole (400, details.encoding = gzip and details.reason: "
+    "header, data, truncated, trailer or crc)",
     MessageCode.DOCTYPE_FORBIDDEN: "XML with a DOCTYPE or entity declaration (400)",
     MessageCode.PARSE_LIMIT: "nesting depth or item count over the limit (400)",
     MessageCode.UNSUPPORTED_MEDIA_TYPE: "Content-Type or Content-Encoding not accepted (415)",
@@ -102,11 +104,12 @@ DESCRIPTIONS: dict[str, str] = {
     MessageCode.ITEM_COUNT_MISMATCH: "a header's item count differs from the items sent (422)",
     MessageCode.ALL_OR_NOTHING: "the operator's profile rejects a message with any bad item (422)",
     MessageCode.MESSAGE_REF_MISSING: "the message carries no reference (422)",
-    MessageCode.MESSAGE_REF_REUSED: "the reference was used before with other bytes (409)",
+    MessageCode.MESSAGE_REF_REUSED: "the reference was used before with other bytes, whatever "
+    "the Idempotency-Key, by a message that had an item accepted (409)",
     MessageCode.IDEMPOTENCY_KEY_REUSED: "the Idempotency-Key was used before with other "
     "bytes (409)",
-    MessageCode.BAD_REQUEST: "a query parameter the endpoint does not take, or a parameter or "
-    "field that is malformed or out of range (400, details name it)",
+    MessageCode.BAD_REQUEST: "a query parameter the endpoint does not take, or a parameter, "
+    "header or field that is malformed or out of range (400, details name it)",
     MessageCode.NOT_ACCEPTABLE: "the Accept header names no form this resource has (406)",
     MessageCode.AMBIGUOUS_ITEM: "several operators use this item id; add ?operator= (409)",
     MessageCode.CURSOR_PURGED: "entries after this cursor were purged, or lost in a restore "

@@ -51,6 +51,7 @@ class DocumentRefused(Exception):
         *,
         line: int | None = None,
         column: int | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -58,9 +59,12 @@ class DocumentRefused(Exception):
         self.message = message
         self.line = line
         self.column = column
+        self._details = details
 
     @property
-    def details(self) -> dict[str, int] | None:
+    def details(self) -> dict[str, Any] | None:
+        if self._details is not None:
+            return self._details
         if self.line is None:
             return None
         return {"line": self.line, "column": self.column or 0}
@@ -99,26 +103,157 @@ def media_kind(content_type: str) -> tuple[str, Kind, str | None]:
 
 
 def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
-    """Undo ``Content-Encoding: gzip`` without ever holding more than ``limit`` bytes."""
+    """Undo ``Content-Encoding: gzip`` without ever holding more than ``limit`` bytes
+    (in one go: the gateway reads through :func:`inflater` a step at a time)."""
+    reader = inflater(body, content_encoding, limit)
+    if reader is None:
+        return body
+    return b"".join(iter(lambda: reader.read(limit + 1), b""))
+
+
+def inflater(body: bytes, content_encoding: str | None, limit: int) -> GzipReader | None:
+    """A reader of the gzip body, None for an identity one (413 when over ``limit``);
+    415 for any other encoding."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "identity":
         if len(body) > limit:
             raise too_large(limit)
-        return body
+        return None
     if encoding != "gzip":
         raise DocumentRefused(
             415,
             MessageCode.UNSUPPORTED_MEDIA_TYPE,
             f"Content-Encoding {encoding!r} is not accepted",
         )
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise DocumentRefused(400, MessageCode.UNPARSEABLE, f"bad gzip data: {exc}") from exc
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise too_large(limit)
-    return out
+    return GzipReader(body, limit)
+
+
+class GzipBroken(StrEnum):
+    """Why a gzip body (RFC 1952) cannot be read whole: ``details.reason`` of the 400."""
+
+    HEADER = "header"
+    """Not a gzip member header (or bytes other than zero padding after the last member)."""
+    DATA = "data"
+    """The deflate data is corrupt."""
+    TRUNCATED = "truncated"
+    """The stream ends inside a member's header or deflate data."""
+    TRAILER = "trailer"
+    """A member's 8-byte trailer (CRC-32 and size) is missing or cut short."""
+    CRC = "crc"
+    """A member's CRC-32 or size does not match what it inflates to."""
+
+
+_GZIP_FLAGS_RESERVED = 0xE0
+_FHCRC, _FEXTRA, _FNAME, _FCOMMENT = 0x02, 0x04, 0x08, 0x10
+_INPUT_STEP = 64 * 1024
+
+
+class GzipReader:
+    """Inflates every member of a gzip body and checks each trailer, a step at a time
+    so that a caller may reserve memory (or yield) between steps; more than ``limit``
+    bytes inflated is a 413. Headers and trailers are read here and the deflate data
+    raw, so that a refusal can say exactly what is wrong."""
+
+    def __init__(self, body: bytes, limit: int) -> None:
+        self._data = memoryview(body)
+        self._limit = limit
+        self._pos = 0
+        self._members = 0
+        self._member: Any = None
+        self._crc = 0
+        self._size = 0
+        self._total = 0
+
+    def read(self, most: int) -> bytes:
+        """Up to ``most`` more inflated bytes; b"" once every member is read and checked."""
+        parts: list[bytes] = []
+        got = 0
+        while got < most:
+            member = self._member or self._next_member()
+            if member is None:
+                break
+            if member.unconsumed_tail:
+                chunk: Any = member.unconsumed_tail
+            elif self._pos < len(self._data):
+                chunk = self._data[self._pos : self._pos + _INPUT_STEP]
+                self._pos += len(chunk)
+            else:
+                chunk = b""  # no input left: only what zlib still holds may come out
+            try:
+                piece = member.decompress(chunk, min(most - got, self._limit + 1 - self._total))
+            except zlib.error as exc:
+                raise _broken(GzipBroken.DATA, f"bad deflate data: {exc}") from None
+            if not chunk and not piece and not member.eof:
+                raise _broken(GzipBroken.TRUNCATED, "the gzip stream ends inside a member")
+            self._crc = zlib.crc32(piece, self._crc)
+            self._size += len(piece)
+            self._total += len(piece)
+            if self._total > self._limit:
+                raise too_large(self._limit)
+            parts.append(piece)
+            got += len(piece)
+            if member.eof:
+                self._end_member(member.unused_data)
+        return b"".join(parts)
+
+    def _next_member(self) -> Any:
+        rest = self._data[self._pos :]
+        if not rest:
+            if self._members == 0:
+                raise _broken(GzipBroken.TRUNCATED, "the gzip stream is empty")
+            return None
+        if self._members and rest.tobytes().count(0) == len(rest):
+            self._pos = len(self._data)  # zero padding after the last member, as gzip(1)
+            return None
+        self._pos += _header_length(rest)
+        self._member = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._crc = self._size = 0
+        return self._member
+
+    def _end_member(self, unused: bytes) -> None:
+        start = self._pos - len(unused)
+        trailer = self._data[start : start + 8].tobytes()
+        if len(trailer) < 8:
+            raise _broken(GzipBroken.TRAILER, "a gzip member ends without its trailer")
+        crc, size = int.from_bytes(trailer[:4], "little"), int.from_bytes(trailer[4:], "little")
+        if crc != self._crc or size != self._size & 0xFFFFFFFF:
+            raise _broken(GzipBroken.CRC, "a gzip member's CRC-32 or size does not match")
+        self._pos = start + 8
+        self._member = None
+        self._members += 1
+
+
+def _header_length(data: memoryview) -> int:
+    """The length of the gzip member header at the start of ``data`` (RFC 1952, 2.3)."""
+    head = data[:10].tobytes()
+    reserved = len(head) >= 4 and head[3] & _GZIP_FLAGS_RESERVED
+    if not b"\x1f\x8b\x08".startswith(head[:3]) or reserved:
+        raise _broken(GzipBroken.HEADER, "not a gzip member (deflate, RFC 1952)")
+    end = 10
+    if len(head) < end:
+        raise _broken(GzipBroken.TRUNCATED, "the gzip stream ends inside a member header")
+    flags = head[3]
+    if flags & _FEXTRA:
+        extra = data[end : end + 2].tobytes()
+        end += 2 + (int.from_bytes(extra, "little") if len(extra) == 2 else len(data))
+    for flag in (_FNAME, _FCOMMENT):
+        if flags & flag:
+            stop = data[end:].tobytes().find(b"\0") if end < len(data) else -1
+            end = end + stop + 1 if stop >= 0 else len(data) + 1
+    if flags & _FHCRC:
+        end += 2
+    if end > len(data):
+        raise _broken(GzipBroken.TRUNCATED, "the gzip stream ends inside a member header")
+    return end
+
+
+def _broken(reason: GzipBroken, message: str) -> DocumentRefused:
+    return DocumentRefused(
+        400,
+        MessageCode.UNPARSEABLE,
+        message,
+        details={"encoding": "gzip", "reason": reason.value},
+    )
 
 
 def too_large(limit: int) -> DocumentRefused:

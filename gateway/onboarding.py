@@ -25,7 +25,8 @@ from adapters.mapping import LintFinding, Mapping
 from adapters.registry import Registry, default_registry, package_adapters
 from gateway.contract import Adapter, MessageRejected
 from gateway.document import Document, DocumentRefused, Kind, iter_ndjson, parse
-from gateway.ingest.adapt import dry_run, select_adapter
+from gateway.ingest.adapt import select_adapter
+from gateway.ingest.receive import dry_run
 from xsd import schema_path
 
 SOURCE_SUFFIXES = (".xml", ".json", ".ndjson")

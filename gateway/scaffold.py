@@ -24,7 +24,7 @@ from lxml import etree
 
 from adapters.registry import Registry
 from gateway.document import Document, Kind, iter_ndjson, parse
-from gateway.ingest.adapt import dry_run
+from gateway.ingest.receive import dry_run
 from gateway.onboarding import registry_for
 
 NAME = re.compile(r"[a-z][a-z0-9_-]*")

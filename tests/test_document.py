@@ -97,6 +97,44 @@ def test_gzip_is_inflated_within_the_limit() -> None:
     assert refused(decompress, body, "br", 1000).status == 415
 
 
+def gzip_refusal(body: bytes) -> tuple[int, str, object]:
+    error = refused(decompress, body, "gzip", 10**6)
+    return error.status, error.code, error.details
+
+
+def test_gzip_inflates_every_member() -> None:
+    """RFC 1952 allows several members; the first one alone lost the rest of the body."""
+    body = gzip.compress(b'{"a": 1}\n') + gzip.compress(b'{"b": 2}\n')
+    assert decompress(body, "gzip", 1000) == b'{"a": 1}\n{"b": 2}\n'
+    assert decompress(body + b"\0" * 8, "gzip", 1000) == b'{"a": 1}\n{"b": 2}\n'  # padding
+
+
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [
+        (lambda z: z[: len(z) // 2], "truncated"),  # inside the deflate data
+        (lambda z: z[:6], "truncated"),  # inside the header
+        (lambda z: z[:-8], "trailer"),  # deflate data whole, no trailer
+        (lambda z: z[:-3], "trailer"),  # half a trailer
+        (lambda z: z[:-8] + (int.from_bytes(z[-8:-4], "little") ^ 1).to_bytes(4, "little")
+         + z[-4:], "crc"),
+        (lambda z: z[:-4] + (len(PROSE) + 1).to_bytes(4, "little"), "crc"),  # size
+        (lambda z: z + b"junk", "header"),  # not another member
+        (lambda z: z[:10] + bytes([z[10] ^ 0xFF]) + z[11:], "data"),
+        (lambda z: b"", "truncated"),
+    ],
+    ids=["truncated-data", "truncated-header", "no-trailer", "half-trailer", "crc", "size",
+         "garbage-after", "corrupt-data", "empty"],
+)
+def test_a_gzip_stream_not_read_whole_is_400_with_the_reason(cut, reason) -> None:
+    assert gzip_refusal(cut(gzip.compress(PROSE))) == (
+        400, MessageCode.UNPARSEABLE, {"encoding": "gzip", "reason": reason}
+    )
+
+
+PROSE = b"".join(b"line %d of a document that compresses\n" % n for n in range(2000))
+
+
 def test_parse_keeps_headers_and_kind() -> None:
     doc = parse(b"[]", "application/json", {"X-Message-Ref": "r"})
     assert (doc.kind, doc.root, doc.headers["X-Message-Ref"]) == (Kind.JSON, [], "r")

@@ -180,3 +180,36 @@ async def test_jobs_arriving_while_groups_run_wait_and_make_the_next_group_large
     assert await asyncio.gather(first, *rest) == [0, 10, 20, 30, 40, 50]
     assert groups == [[0], [1, 2, 3], [4, 5]]
     assert writer.groups == 3
+
+
+async def test_a_message_refused_for_one_claim_in_a_group_keeps_none_of_its_others(
+    make_client, add_operator, pool
+):
+    """A message claims its reference and its Idempotency-Key. Refused on one of them
+    (here inside a group, after the message holding it committed), it must not keep the
+    other: sent again under a fresh reference or key, it is judged again."""
+    client = await make_client(ingest=Ingest(group_window_ms=300))
+    writer = store.writer_of(client.server.app[POOL])
+    key = await add_operator("alpha")
+
+    def post(body: bytes, idempotency_key: str | None = None):
+        extra = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return client.post("/v1/messages", data=body, headers=bearer(key, **XML, **extra))
+
+    # one reference, two contents, a key each: the later one is refused on the reference
+    other_bytes = BATCH.replace(b"Men's cotton T-shirt", b"Men's linen T-shirt")
+    by_key = dict(zip(("k-1", "k-2"), await asyncio.gather(
+        post(BATCH, "k-1"), post(other_bytes, "k-2")), strict=True))
+    # one key, two references: the later one is refused on the key
+    by_ref = dict(zip((1, 2), await asyncio.gather(
+        post(amended(1), "k-3"), post(amended(2), "k-3")), strict=True))
+    assert writer.groups >= 2
+    assert sorted(r.status for r in by_key.values()) == [202, 409]
+    assert sorted(r.status for r in by_ref.values()) == [202, 409]
+    refused_key = next(k for k, r in by_key.items() if r.status == 409)
+    refused_ref = next(n for n, r in by_ref.items() if r.status == 409)
+    assert (await by_key[refused_key].json())["error"]["code"] == "message_ref_reused"
+    assert (await by_ref[refused_ref].json())["error"]["code"] == "idempotency_key_reused"
+    # neither refused message kept its other claim: its key, its reference
+    assert (await post(amended(3), refused_key)).status == 202
+    assert (await post(amended(refused_ref))).status == 202

@@ -22,7 +22,7 @@ from gateway.canonical import CanonicalItem, Category, Function, MailClass, Mone
 from gateway.codes import ItemCode, MessageCode
 from gateway.contract import Adapter, ItemError, MessageRejected
 from gateway.document import parse
-from gateway.ingest.adapt import dry_run
+from gateway.ingest.receive import dry_run
 from gateway.schemas import SchemaInvalid
 
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from adapters.registry import default_registry
-from gateway.ingest.adapt import dry_run
+from gateway.ingest.receive import dry_run
 from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]

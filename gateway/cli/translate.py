@@ -11,7 +11,7 @@ from adapters.registry import RegistryError, default_registry
 from gateway import onboarding
 from gateway.cli.output import emit_json
 from gateway.document import DocumentRefused, parse
-from gateway.ingest.adapt import dry_run
+from gateway.ingest.receive import dry_run
 
 CONTENT_TYPES = {
     ".xml": "application/xml",

@@ -1,9 +1,10 @@
 """Adapt and validate: from a parsed document to canonical items and per-item errors.
 
 Pure and synchronous (no HTTP, no database), so ``aedgw translate``, the fixtures'
-tests and the HTTP endpoint run exactly the same steps: choose the adapter, validate
-against its schema, read the message reference, translate, apply the canonical rules
-and reject duplicates within the message.
+tests and the HTTP endpoint run exactly the same steps (through
+:mod:`gateway.ingest.receive`): choose the adapter, validate against its schema, read
+the message reference, translate, guard the values, apply the canonical rules and
+reject duplicates within the message.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 from gateway.canonical import CanonicalItem, item_to_dict
 from gateway.codes import ItemCode, MessageCode
 from gateway.contract import Adapter, ItemError, MessageRejected, source_format
-from gateway.document import Document, DocumentRefused, Kind, parse
+from gateway.document import Document, DocumentRefused, Kind
 from gateway.ingest import rules
+from gateway.ingest.guard import Guard, check_reference, printable_error
 from gateway.ingest.receipt import Status
-from gateway.schemas import SchemaInvalid, validate_json, validate_xml
+from gateway.schemas import validate_json, validate_xml
 
 
 @dataclass(slots=True)
@@ -72,7 +74,9 @@ def translate(
     ref = adapter.message_ref(doc)
     if not ref:
         raise MessageRejected(MessageCode.MESSAGE_REF_MISSING, "the message has no reference")
+    check_reference(ref)
     result = Translation(adapter=adapter, message_ref=ref)
+    guard = Guard(doc)
     seen: dict[str, int | None] = {}
     for index, out in enumerate(adapter.translate(doc)):
         if index >= max_items:
@@ -81,9 +85,10 @@ def translate(
             )
         result.received += 1
         if isinstance(out, ItemError):
-            result.errors.append(out)
+            result.errors.append(printable_error(out))
             continue
-        errors = [
+        # A value the store cannot hold rejects the item before the rules compute with it.
+        errors = guard.errors(index, out) or [
             ItemError(index, out.item_id, out.path_of(e.field), e.code, e.message)
             for e in rules.check(out, allow_bilateral=allow_bilateral)
         ]
@@ -92,7 +97,7 @@ def translate(
             errors.append(ItemError(index, out.item_id, out.source_path, *duplicate))
         seen[out.item_id] = out.revision
         if errors:
-            result.errors.extend(errors)
+            result.errors.extend(map(printable_error, errors))
         else:
             result.items.append((index, out))
     return result
@@ -128,32 +133,4 @@ def translation_to_dict(operator: str, translation: Translation) -> dict[str, An
         },
         "errors": [e.to_dict() for e in translation.errors],
         "records": records,
-    }
-
-
-def dry_run(
-    raw: bytes,
-    content_type: str,
-    adapters: Sequence[Adapter],
-    *,
-    operator: str,
-    headers: dict[str, str] | None = None,
-    allow_bilateral: bool = False,
-) -> dict[str, Any]:
-    """Translate without a database, answering in the fixtures' expected-output form:
-    ``{"http_status", "translation"}`` or ``{"http_status", "error"}``."""
-    try:
-        doc = parse(raw, content_type, headers or {})
-        translation = translate(doc, adapters, allow_bilateral=allow_bilateral)
-    except DocumentRefused as refused:
-        return _refusal(refused.status, refused.code, refused.message, refused.details)
-    except (MessageRejected, SchemaInvalid) as rejected:
-        return _refusal(422, rejected.code, rejected.message, rejected.details)
-    return {"http_status": 202, "translation": translation_to_dict(operator, translation)}
-
-
-def _refusal(status: int, code: MessageCode, message: str, details: Any) -> dict[str, Any]:
-    return {
-        "http_status": status,
-        "error": {"code": code.value, "message": message, "details": details},
     }

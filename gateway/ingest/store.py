@@ -2,8 +2,11 @@
 receipts. Concurrent messages share one transaction (group commit, gateway/ingest/group.py)
 written with set-based statements: one round trip per table for the whole group.
 
-Idempotency lives here too: a claim on (operator, dedupe key) makes a resend of the same
-bytes answer the first receipt, and makes two racing identical submissions store once.
+Idempotency lives here too: claims on (operator, dedupe key) make a resend of the same
+bytes answer the first receipt, and make two racing identical submissions store once. A
+message claims its reference, and its Idempotency-Key too when it has one: other bytes
+under either are refused (``idempotency_key_reused``, ``message_ref_reused``), unless
+the earlier message accepted nothing.
 """
 
 from __future__ import annotations
@@ -155,10 +158,13 @@ class _Message:
     targets: tuple[Target, ...]
 
     @property
-    def claim(self) -> tuple[str, str]:
-        """(operator, dedupe key): the Idempotency-Key, else the message reference."""
-        key = self.arrival.idempotency_key
-        return self.arrival.operator, f"key:{key}" if key else f"ref:{self.translation.message_ref}"
+    def claims(self) -> tuple[tuple[str, str], ...]:
+        """(operator, dedupe key) pairs a resend is recognised by: the Idempotency-Key
+        when one is sent, and the reference always (other bytes under a used reference
+        are refused whatever the key); the key first, as its refusal is reported first."""
+        op, key = self.arrival.operator, self.arrival.idempotency_key
+        ref = (op, f"ref:{self.translation.message_ref}")
+        return ((op, f"key:{key}"), ref) if key else (ref,)
 
     def item_keys(self) -> set[tuple[str, str]]:
         return {(self.arrival.operator, item.item_id) for _, item in self.translation.items}
@@ -197,8 +203,8 @@ async def _store_group(
     later: list[int] = []
     claims: set[tuple[str, str]] = set()
     for index, message in enumerate(messages):
-        (later if message.claim in claims else first).append(index)
-        claims.add(message.claim)
+        (later if claims.intersection(message.claims) else first).append(index)
+        claims.update(message.claims)
     group = [messages[i] for i in first]
     answers: dict[int, Answer | BaseException] = dict(
         zip(first, await in_transaction(pool, lambda conn: _transaction(conn, group)), strict=True)
@@ -223,6 +229,7 @@ async def _transaction(conn: asyncpg.Connection, messages: Sequence[_Message]) -
             answer, archive = _answer_earlier(message.arrival, message.translation, earlier[index])
             if archive:
                 writes.refuse(message, answer)
+            writes.release(message)  # the claims it did take, if any
             answers.append(answer)
         else:
             answers.append(_apply(message, states, writes))
@@ -263,47 +270,64 @@ def lock_plan(keys: set[tuple[str, str]]) -> tuple[list[int], list[int], list[bo
 async def _begin(
     conn: asyncpg.Connection, messages: Sequence[_Message], reserved: list[tuple[str, str]]
 ) -> tuple[dict[int, asyncpg.Record], States]:
-    """Take the item locks, claim each message's (operator, dedupe key), and lock and read
-    the items' rows (placeholders for first sightings, so that those lock too). Returns
-    the earlier claims (with their receipts) of the messages that did not get theirs, by
-    message index, and the items' current states."""
-    ordered = sorted(range(len(messages)), key=lambda i: messages[i].claim)
+    """Take the item locks, claim each message's (operator, dedupe key) pairs, and lock
+    and read the items' rows (placeholders for first sightings, so that those lock too).
+    Returns, by message index, the first earlier claim (with its receipt) of each message
+    that did not get all of its own, and the items' current states."""
+    # sorted so that groups claim in one order; within a group the claims are distinct
+    wanted = sorted(
+        (claim, uuid.UUID(m.arrival.message_id), m.arrival.raw_sha256)
+        for m in messages
+        for claim in m.claims
+    )
     rows = await conn.fetch(
         Q.begin_group,
         *lock_plan(set(reserved)),
-        [messages[i].claim[0] for i in ordered],
-        [messages[i].claim[1] for i in ordered],
-        [uuid.UUID(messages[i].arrival.message_id) for i in ordered],
-        [messages[i].arrival.raw_sha256 for i in ordered],
+        [op for (op, _), _, _ in wanted],
+        [key for (_, key), _, _ in wanted],
+        [message_id for _, message_id, _ in wanted],
+        [sha for _, _, sha in wanted],
         [op for op, _ in reserved],
         [item_id for _, item_id in reserved],
     )
     taken = {(r["operator"], r["key"]) for r in rows if r["kind"] == "claim"}
     states = _states([r for r in rows if r["kind"] == "item"], id_column="key")
-    lost = [i for i in ordered if messages[i].claim not in taken]
+    lost = {
+        index: next(c for c in m.claims if c not in taken)
+        for index, m in enumerate(messages)
+        if not taken.issuperset(m.claims)
+    }
     if not lost:
         return {}, states
-    found = {
-        (r["operator"], r["dedupe_key"]): r
-        for r in await conn.fetch(
-            Q.get_claims,
-            [messages[i].claim[0] for i in lost],
-            [messages[i].claim[1] for i in lost],
-        )
-    }
-    return {i: found[messages[i].claim] for i in lost}, states
+    found = await _claims(conn, list(lost.values()))
+    return {index: found[claim] for index, claim in lost.items()}, states
+
+
+async def _claims(
+    conn: asyncpg.Connection | asyncpg.Pool, claims: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], asyncpg.Record]:
+    """The claims held on these (operator, dedupe key) pairs, with their receipts."""
+    rows = await conn.fetch(
+        Q.get_claims, [op for op, _ in claims], [key for _, key in claims]
+    )
+    return {(r["operator"], r["dedupe_key"]): r for r in rows}
 
 
 def _answer_earlier(
     arrival: Arrival, translation: Translation, earlier: asyncpg.Record
 ) -> tuple[Answer, bool]:
-    """Same bytes: the first receipt again. Other bytes: 409, and the refusal is archived."""
+    """Same bytes: the first receipt again. Other bytes: 409, and the refusal is archived;
+    ``idempotency_key_reused`` when the key was used before, else ``message_ref_reused``."""
     receipt = orjson.loads(earlier["receipt"])
     if earlier["raw_sha256"] == arrival.raw_sha256:
         return Answer(200, receipt, replay=True, encoded=earlier["receipt"]), False
+    if earlier["dedupe_key"].startswith("key:"):
+        code, what = MessageCode.IDEMPOTENCY_KEY_REUSED, "this Idempotency-Key"
+    else:
+        code, what = MessageCode.MESSAGE_REF_REUSED, "this reference"
     body = error_body(
-        MessageCode.MESSAGE_REF_REUSED,
-        "this reference was already used for a message with other content",
+        code,
+        f"{what} was already used for a message with other content",
         {"first_message_id": receipt.get("message_id")},
         message_id=arrival.message_id,
         message_ref=translation.message_ref,
@@ -387,14 +411,23 @@ def _apply(message: _Message, states: States, writes: _Writes) -> Answer:
     if message.profile.all_or_nothing and receipt.errors:
         answer = _all_or_nothing(receipt)
         writes.refuse(message, answer)
-        writes.released.append((*message.claim, uuid.UUID(message.arrival.message_id)))
+        writes.release(message)
         return answer
     states.update(after)
     return writes.accept(message, receipt, stored)
 
 
 async def _dry_run(pool: asyncpg.Pool, message: _Message) -> Answer:
-    """What storing would answer, from the items' committed states; nothing is written."""
+    """What storing would answer, from the committed claims and item states; nothing is
+    written. A claim counts as the real send would find it: one whose message accepted
+    nothing would be taken over by other bytes."""
+    held = await _claims(pool, message.claims)
+    for claim in message.claims:
+        earlier = held.get(claim)
+        if earlier is not None and (
+            earlier["accepted_any"] or earlier["raw_sha256"] == message.arrival.raw_sha256
+        ):
+            return _answer_earlier(message.arrival, message.translation, earlier)[0]
     ids = sorted({item.item_id for _, item in message.translation.items})
     rows = await pool.fetch(Q.read_items, message.arrival.operator, ids)
     receipt, _, _ = _outcomes(message, _states(rows), dry_run=True)
@@ -437,6 +470,11 @@ class _Writes:
             )
         )
 
+    def release(self, message: _Message) -> None:
+        """Drop the claims a message refused whole took: sent again, it is judged again."""
+        message_id = uuid.UUID(message.arrival.message_id)
+        self.released.extend((op, key, message_id) for op, key in message.claims)
+
     def refuse(self, message: _Message, answer: Answer) -> None:
         """Archive a message refused whole (409, 422) with its bytes."""
         self._message(message, Status.REJECTED, answer.status, answer.json())
@@ -478,7 +516,8 @@ class _Writes:
             for t in message.targets:
                 if t.receives(op, s.item.destination_country):
                     self.outbox[(t.name, op, s.item.item_id)] = s
-        self.settled.append((*message.claim, receipt.accepted + receipt.unchanged > 0))
+        accepted_any = receipt.accepted + receipt.unchanged > 0
+        self.settled.extend((op, key, accepted_any) for op, key in message.claims)
         return answer
 
     async def write(self, conn: asyncpg.Connection, reserved: list[tuple[str, str]]) -> None:

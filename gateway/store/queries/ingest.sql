@@ -58,7 +58,7 @@ UNION ALL
 SELECT 'item', operator, item_id, revision, function, data_sha256 FROM reserved;
 
 -- name: get_claims
-SELECT c.operator, c.dedupe_key, c.raw_sha256, m.receipt, m.http_status
+SELECT c.operator, c.dedupe_key, c.raw_sha256, c.accepted_any, m.receipt, m.http_status
 FROM unnest($1::text[], $2::text[]) AS k(operator, dedupe_key)
 JOIN message_claims c ON c.operator = k.operator AND c.dedupe_key = k.dedupe_key
 JOIN messages m ON m.message_id = c.message_id;
