@@ -22,9 +22,9 @@ from gateway.document import Document, Kind
 
 INT_LOW, INT_HIGH = -(2**31), 2**31 - 1
 """An ``integer`` column: revisions; counts (pieces, line numbers) are held to it too."""
-DECIMAL_LIMIT = Decimal(10) ** 15
-"""Amounts and weights: below a quadrillion, with at most :data:`MOST_DECIMALS` places."""
-MOST_DECIMALS = 30
+LARGEST_DIGIT, SMALLEST_DIGIT = 14, -30
+"""Amounts and weights: below 10^15, and nothing below 10^-30 (``1E-999999`` would be
+written out as a million zeros)."""
 
 _UNHOLDABLE = re.compile("[\x00\ud800-\udfff]")
 # A JSON escape that may decode to a NUL or a surrogate. Raw control characters are not
@@ -121,19 +121,11 @@ def _integer(name: str, value: int | None, found: list[tuple[str, str]]) -> None
 
 
 def _decimal(name: str, value: Decimal | None, found: list[tuple[str, str]]) -> None:
-    if value is None:
+    """A finite number whose leading digit is from 10^-30 to 10^14 (zero is 10^0)."""
+    if value is None or (value.is_finite() and SMALLEST_DIGIT <= value.adjusted() <= LARGEST_DIGIT):
         return
-    exponent = value.as_tuple().exponent
-    if (
-        not value.is_finite()
-        or abs(value) >= DECIMAL_LIMIT
-        or (isinstance(exponent, int) and exponent < -MOST_DECIMALS)
-    ):
-        shown = f"{value:.6e}" if value.is_finite() else str(value)
-        found.append(
-            (name, f"{name} {shown} is not a finite number below 10^15 "
-                   f"with at most {MOST_DECIMALS} decimals")
-        )
+    shown = f"{value:.6e}" if value.is_finite() else str(value)
+    found.append((name, f"{name} {shown} is not a finite number below 10^15 and above 10^-30"))
 
 
 def _money(name: str, value: Money | None, found: list[tuple[str, str]]) -> None:

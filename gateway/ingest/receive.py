@@ -62,6 +62,11 @@ class Refusal:
     def archived(self) -> bool:
         return self.status not in _NOT_ARCHIVED
 
+    @property
+    def error(self) -> tuple[MessageCode, str, Any]:
+        """What :func:`~gateway.ingest.store.error_body` takes."""
+        return self.code, self.message, self.details
+
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code.value, "message": self.message, "details": self.details}
 
@@ -199,12 +204,9 @@ class Receiver:
     async def _refuse(self, exc: BaseException, arrival: Arrival, dry_run: bool) -> Answer:
         refused = refusal(exc)
         if not refused.archived:
-            return Answer(refused.status, error_body(refused.code, refused.message,
-                                                     refused.details))
+            return Answer(refused.status, error_body(*refused.error))
         body = error_body(
-            refused.code,
-            refused.message,
-            refused.details,
+            *refused.error,
             message_id=arrival.message_id,
             operator=arrival.operator,
             status=Status.REJECTED.value,
