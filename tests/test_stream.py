@@ -5,6 +5,7 @@ message held whole. Real PostgreSQL, real HTTP; the threshold is set low here.""
 from __future__ import annotations
 
 import asyncio
+from hashlib import sha256
 from typing import Any
 
 import asyncpg
@@ -184,6 +185,12 @@ async def test_a_stream_sent_again_is_answered_its_first_receipt(
     assert await stored(pool) == rows
     status, again = await send(client, key, big, dry_run=True)
     assert (status, again) == (200, first[1])
+    other = big.replace(b"A Duplicate", b"Another Duplicate")
+    status, refused = await send(client, key, other)
+    assert status == 409 and orjson.loads(refused)["error"]["code"] == "message_ref_reused"
+    assert await stored(pool) == rows | {"messages": [*rows["messages"], (
+        "BIG-1", "rejected", 409, sha256(other).hexdigest(), len(other)
+    )]}
 
 
 async def test_a_small_message_amending_an_item_of_a_stream_follows_it_on_the_feed(
