@@ -1,6 +1,8 @@
 """Store: translated messages become archived bytes, record revisions, outbox rows and
 receipts. Concurrent messages share one transaction (group commit, gateway/ingest/group.py)
-written with set-based statements: one round trip per table for the whole group.
+written with set-based statements: one round trip per table for the whole group. A
+large message is stored in a transaction of its own, a chunk of items at a time
+(``store_stream``, fed by gateway/ingest/stream.py), through the same steps.
 
 Idempotency lives here too: claims on (operator, dedupe key) make a resend of the same
 bytes answer the first receipt, and make two racing identical submissions store once. A
@@ -278,8 +280,9 @@ def _settle_earlier(message: _Message, earlier: asyncpg.Record, writes: _Writes)
 # (groups on different items never wait for each other); a larger group takes its
 # buckets exclusive. So a transaction holds about 2,000 advisory locks at most: the
 # server's lock table is shared by every transaction (the embedded server's holds some
-# 14,000 in all), and a process runs a few groups at a time. All take buckets before
-# items, each in ascending order: no deadlock between them.
+# 14,000 in all), and a process runs a few groups at a time. A stream takes every bucket
+# exclusive (see _stream). All take buckets before items, each in ascending order: no
+# deadlock between them.
 _FINE_SPACE, _COARSE_SPACE = 1095057769, 1095057770
 COARSE_BUCKETS = 1024
 FINE_MAX = 1000
@@ -315,8 +318,9 @@ async def _begin(
     reserved: list[tuple[str, str]],
     locks: Locks,
 ) -> tuple[dict[int, asyncpg.Record], States]:
-    """Take the item locks ``locks``, claim each message's (operator, dedupe key) pairs, and lock
-    and read the items' rows (placeholders for first sightings, so that those lock too).
+    """Take the advisory locks ``locks``, claim each message's (operator, dedupe key)
+    pairs, and lock and read the items' rows (placeholders for first sightings, so that
+    those lock too).
     Returns, by message index, the first earlier claim (with its receipt) of each message
     that did not get all of its own, and the items' current states."""
     # sorted so that groups claim in one order; within a group the claims are distinct
