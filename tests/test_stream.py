@@ -12,12 +12,12 @@ from typing import Any
 import asyncpg
 import orjson
 
-from gateway.bench.messages import Ids, delta_file
+from gateway.bench.messages import Alpha, Ids, delta_file
 from gateway.config import Ingest, Target
 from gateway.http.state import POOL
 from gateway.ingest import store
 from tests.conftest import bearer
-from tests.test_feed import issue_key
+from tests.test_feed import XML, issue_key
 from tests.test_races import in_background
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
@@ -124,6 +124,18 @@ async def test_a_streamed_message_stores_and_answers_as_the_same_message_held_wh
     assert streamed[:2] == (202, whole)
     assert streamed[2] == whole_rows
     assert len(whole_rows["records"]) == 2 + 4997 and len(whole_rows["outbox"]) == 4998
+
+
+async def test_an_xml_message_streams_too(make_client, add_operator, pool):
+    client = await make_client(targets=TARGETS, ingest=STREAMED)
+    key = await add_operator("alpha")
+    body = Alpha(Ids("X")).message(2500)
+    response = await client.post("/v1/messages", data=body, headers=bearer(key, **XML))
+    assert response.status == 202
+    assert (await response.json())["items"]["accepted"] == 2500
+    assert store.writer_of(client.server.app[POOL]).groups == 0
+    assert await pool.fetchval("SELECT count(DISTINCT item_id) FROM records") == 2500
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 2500
 
 
 async def test_all_or_nothing_rolls_a_stream_back_and_archives_the_refusal(
