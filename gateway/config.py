@@ -237,7 +237,8 @@ class Scorecard:
 
 @dataclass(slots=True)
 class Ingest:
-    """Group commit (gateway/ingest/group.py): concurrent messages share a transaction."""
+    """Group commit (gateway/ingest/group.py): concurrent messages share a transaction;
+    a large message is stored as a stream, in one of its own (gateway/ingest/stream.py)."""
 
     group_window_ms: float = checked(2.0, low=0, high=1000)
     """How long the first message of a group waits for others (0: no wait)."""
@@ -246,6 +247,12 @@ class Ingest:
     group_concurrency: int = checked(4, low=1)
     """Groups one process stores at the same time; messages arriving meanwhile wait
     and make the next groups larger."""
+    stream_items: int = checked(2000, low=1)
+    """A message found to carry more items than this (refused ones included) while it
+    is read is stored as a stream (gateway/ingest/stream.py): in a transaction of its
+    own, translated and written a chunk at a time, never held translated whole."""
+    stream_chunk_items: int = checked(1000, low=1)
+    """Items a stream translates and writes at a time."""
 
 
 @dataclass(slots=True)

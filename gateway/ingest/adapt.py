@@ -9,7 +9,7 @@ reject duplicates within the message.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,12 @@ class Translation:
     def source_format(self) -> str:
         return source_format(self.adapter)
 
+    def extend(self, chunk: Translation) -> None:
+        """Append the next chunk of the same message (see :meth:`Reading.chunks`)."""
+        self.received += chunk.received
+        self.items.extend(chunk.items)
+        self.errors.extend(chunk.errors)
+
 
 def select_adapter(doc: Document, adapters: Sequence[Adapter]) -> Adapter:
     """The first of the operator's adapters that recognises the document."""
@@ -60,6 +66,82 @@ def validate(adapter: Adapter, doc: Document) -> None:
         validate_json(adapter.schema, doc.root)
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A message whose envelope passed (adapter chosen, document valid, reference
+    read); its items are translated as they are read, a chunk at a time, so that a large
+    message need not be held translated all at once."""
+
+    doc: Document
+    adapter: Adapter
+    message_ref: str
+    allow_bilateral: bool = False
+    max_items: int = 100_000
+
+    def head(self) -> Translation:
+        """The message without items: what its claims and its archive row need."""
+        return Translation(adapter=self.adapter, message_ref=self.message_ref)
+
+    def chunks(self, size: int | None = None) -> Iterator[Translation]:
+        """The items in source order, in translations of ``size`` received items each
+        (the last may have fewer; None: one translation of them all). Indexes count from
+        the message's start, so a chunk's errors sort before the next chunk's. Raises
+        DocumentRefused, MessageRejected or SchemaInvalid when the message as a whole
+        cannot be taken (a bad line, too many items), even after chunks came out."""
+        guard = Guard(self.doc)
+        seen: dict[str, int | None] = {}
+        chunk = self.head()
+        for index, out in enumerate(self.adapter.translate(self.doc)):
+            if index >= self.max_items:
+                raise DocumentRefused(
+                    400, MessageCode.PARSE_LIMIT, f"more than {self.max_items} items in one message"
+                )
+            if chunk.received == size:
+                yield chunk
+                chunk = self.head()
+            chunk.received += 1
+            if isinstance(out, ItemError):
+                chunk.errors.append(printable_error(out))
+                continue
+            # A value the store cannot hold rejects the item before the rules compute with it.
+            errors = guard.errors(index, out) or [
+                ItemError(index, out.item_id, out.path_of(e.field), e.code, e.message)
+                for e in rules.check(out, allow_bilateral=self.allow_bilateral)
+            ]
+            duplicate = _duplicate(seen, out)
+            if duplicate:
+                errors.append(ItemError(index, out.item_id, out.source_path, *duplicate))
+            seen[out.item_id] = out.revision
+            if errors:
+                chunk.errors.extend(map(printable_error, errors))
+            else:
+                chunk.items.append((index, out))
+        yield chunk
+
+    def whole(self) -> Translation:
+        """Every item at once: one chunk."""
+        (whole,) = self.chunks()
+        return whole
+
+
+def read(
+    doc: Document,
+    adapters: Sequence[Adapter],
+    *,
+    allow_bilateral: bool = False,
+    max_items: int = 100_000,
+) -> Reading:
+    """Choose the adapter, validate the document and read its reference. Raises
+    MessageRejected or SchemaInvalid (422) when the message cannot be taken."""
+    adapter = select_adapter(doc, adapters)
+    validate(adapter, doc)
+    ref = adapter.message_ref(doc)
+    if not ref:
+        raise MessageRejected(MessageCode.MESSAGE_REF_MISSING, "the message has no reference")
+    check_reference(ref)
+    return Reading(doc, adapter, ref, allow_bilateral, max_items)
+
+
 def translate(
     doc: Document,
     adapters: Sequence[Adapter],
@@ -67,40 +149,10 @@ def translate(
     allow_bilateral: bool = False,
     max_items: int = 100_000,
 ) -> Translation:
-    """Run every step before storage. Raises DocumentRefused (400) or MessageRejected /
-    SchemaInvalid (422) when the message as a whole cannot be taken."""
-    adapter = select_adapter(doc, adapters)
-    validate(adapter, doc)
-    ref = adapter.message_ref(doc)
-    if not ref:
-        raise MessageRejected(MessageCode.MESSAGE_REF_MISSING, "the message has no reference")
-    check_reference(ref)
-    result = Translation(adapter=adapter, message_ref=ref)
-    guard = Guard(doc)
-    seen: dict[str, int | None] = {}
-    for index, out in enumerate(adapter.translate(doc)):
-        if index >= max_items:
-            raise DocumentRefused(
-                400, MessageCode.PARSE_LIMIT, f"more than {max_items} items in one message"
-            )
-        result.received += 1
-        if isinstance(out, ItemError):
-            result.errors.append(printable_error(out))
-            continue
-        # A value the store cannot hold rejects the item before the rules compute with it.
-        errors = guard.errors(index, out) or [
-            ItemError(index, out.item_id, out.path_of(e.field), e.code, e.message)
-            for e in rules.check(out, allow_bilateral=allow_bilateral)
-        ]
-        duplicate = _duplicate(seen, out)
-        if duplicate:
-            errors.append(ItemError(index, out.item_id, out.source_path, *duplicate))
-        seen[out.item_id] = out.revision
-        if errors:
-            result.errors.extend(map(printable_error, errors))
-        else:
-            result.items.append((index, out))
-    return result
+    """Run every step before storage over the whole message. Raises DocumentRefused
+    (400) or MessageRejected / SchemaInvalid (422) when the message as a whole cannot be
+    taken."""
+    return read(doc, adapters, allow_bilateral=allow_bilateral, max_items=max_items).whole()
 
 
 def _duplicate(seen: dict[str, int | None], item: CanonicalItem) -> tuple[ItemCode, str] | None:

@@ -27,10 +27,11 @@ from gateway.config import Settings
 from gateway.contract import Adapter, MessageRejected
 from gateway.document import DocumentRefused, GzipReader, inflater, media_kind, parse
 from gateway.ingest import store
-from gateway.ingest.adapt import Translation, translate, translation_to_dict
+from gateway.ingest.adapt import Reading, Translation, read, translation_to_dict
 from gateway.ingest.guard import printable, printable_value
 from gateway.ingest.receipt import Status
 from gateway.ingest.store import Answer, Arrival, archive_refused, error_body
+from gateway.ingest.stream import Stream, gather
 from gateway.operators import Profile
 from gateway.schemas import SchemaInvalid
 
@@ -83,6 +84,21 @@ def refusal(exc: BaseException) -> Refusal:
     return Refusal(status, exc.code, printable(exc.message), printable_value(exc.details))
 
 
+def start(
+    raw: bytes,
+    content_type: str,
+    headers: Mapping[str, str],
+    adapters: Sequence[Adapter],
+    *,
+    allow_bilateral: bool = False,
+    max_items: int = 100_000,
+) -> Reading:
+    """Parse and read the envelope; the items are translated as the reading is read.
+    Raises one of :data:`REFUSED` (so may reading the items)."""
+    doc = parse(raw, content_type, headers)
+    return read(doc, adapters, allow_bilateral=allow_bilateral, max_items=max_items)
+
+
 def prepare(
     raw: bytes,
     content_type: str,
@@ -94,8 +110,10 @@ def prepare(
 ) -> Translation:
     """Parse, adapt, guard and check the rules: every stage before the database. Raises
     one of :data:`REFUSED`."""
-    doc = parse(raw, content_type, headers)
-    return translate(doc, adapters, allow_bilateral=allow_bilateral, max_items=max_items)
+    return start(
+        raw, content_type, headers, adapters, allow_bilateral=allow_bilateral,
+        max_items=max_items,
+    ).whole()
 
 
 def dry_run(
@@ -181,9 +199,10 @@ class Receiver:
             return await self._refuse(exc, await arrival(submission.body), submission.dry_run)
         taken = await arrival(raw)
         adapters = self.registry.candidates(profile.formats)
+        ingest = self.settings.ingest
 
-        def work() -> Translation:
-            return prepare(
+        def reading() -> Reading:
+            return start(
                 raw,
                 submission.content_type,
                 submission.headers,
@@ -192,14 +211,20 @@ class Receiver:
                 max_items=limits.max_items,
             )
 
+        def work() -> Translation | Stream:
+            # a large message is stored as a stream (gateway/ingest/stream.py)
+            return gather(reading(), ingest.stream_chunk_items, ingest.stream_items, reading)
+
+        targets, dry = self.settings.targets, submission.dry_run
         try:
-            translation = work() if len(raw) < INLINE_BYTES else await asyncio.to_thread(work)
-        except REFUSED as exc:
-            return await self._refuse(exc, taken, submission.dry_run)
-        return await store.store(
-            self.pool, taken, translation, profile, self.settings.targets,
-            dry_run=submission.dry_run,
-        )
+            got = work() if len(raw) < INLINE_BYTES else await asyncio.to_thread(work)
+            if isinstance(got, Translation):
+                return await store.store(self.pool, taken, got, profile, targets, dry_run=dry)
+            return await store.store_stream(
+                self.pool, taken, got.head, got.chunks, profile, targets, dry_run=dry
+            )
+        except REFUSED as exc:  # a stream's may come while it is being stored
+            return await self._refuse(exc, taken, dry)
 
     async def _refuse(self, exc: BaseException, arrival: Arrival, dry_run: bool) -> Answer:
         refused = refusal(exc)

@@ -1,6 +1,8 @@
 """Store: translated messages become archived bytes, record revisions, outbox rows and
 receipts. Concurrent messages share one transaction (group commit, gateway/ingest/group.py)
-written with set-based statements: one round trip per table for the whole group.
+written with set-based statements: one round trip per table for the whole group. A
+large message is stored in a transaction of its own, a chunk of items at a time
+(``store_stream``, fed by gateway/ingest/stream.py), through the same steps.
 
 Idempotency lives here too: claims on (operator, dedupe key) make a resend of the same
 bytes answer the first receipt, and make two racing identical submissions store once. A
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections import ChainMap
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -144,8 +148,33 @@ async def store(
     and answer once it committed. A dry run reads the items and writes nothing."""
     message = _Message(arrival, translation, profile, tuple(targets))
     if dry_run:
-        return await _dry_run(pool, message)
+        return await _dry_run(pool, message, _whole(translation))
     return await _writer(pool).submit(message, max(1, len(translation.items)))
+
+
+Chunks = Callable[[], AsyncIterator[Translation]]
+"""A large message's items, a chunk at a time; each call reads them from the start
+again (a transaction that lost a deadlock runs again from its beginning)."""
+
+
+async def store_stream(
+    pool: asyncpg.Pool,
+    arrival: Arrival,
+    head: Translation,
+    chunks: Chunks,
+    profile: Profile,
+    targets: Sequence[Target],
+    *,
+    dry_run: bool = False,
+) -> Answer:
+    """Store one large message in a transaction of its own, a chunk of items at a time,
+    and answer once it committed, as :func:`store` would have answered it whole. ``head``
+    is the message without items (adapter, reference). What the chunks raise (a refusal
+    of the whole message found late) rolls everything back and propagates."""
+    message = _Message(arrival, head, profile, tuple(targets))
+    if dry_run:
+        return await _dry_run(pool, message, chunks())
+    return await in_transaction(pool, lambda conn: _stream(conn, message, chunks()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,20 +250,26 @@ async def _transaction(conn: asyncpg.Connection, messages: Sequence[_Message]) -
     """One group's transaction in two statements (three when a claim was lost): item
     locks, claims and item states in one, everything the group writes in the other."""
     reserved = sorted(set().union(*(m.item_keys() for m in messages)))
-    earlier, states = await _begin(conn, messages, reserved)
+    earlier, states = await _begin(conn, messages, reserved, lock_plan(set(reserved)))
     writes = _Writes()
-    answers: list[Answer] = []
-    for index, message in enumerate(messages):
-        if index in earlier:
-            answer, archive = _answer_earlier(message.arrival, message.translation, earlier[index])
-            if archive:
-                writes.refuse(message, answer)
-            writes.release(message)  # the claims it did take, if any
-            answers.append(answer)
-        else:
-            answers.append(_apply(message, states, writes))
+    answers = [
+        _settle_earlier(message, earlier[index], writes)
+        if index in earlier
+        else _apply(message, states, writes)
+        for index, message in enumerate(messages)
+    ]
     await writes.write(conn, reserved)
     return answers
+
+
+def _settle_earlier(message: _Message, earlier: asyncpg.Record, writes: _Writes) -> Answer:
+    """A message that lost a claim to an earlier one: that one's answer, or a 409
+    archived; the claims it did take, if any, are released."""
+    answer, archive = _answer_earlier(message.arrival, message.translation, earlier)
+    if archive:
+        writes.refuse(message, answer)
+    writes.release(message)
+    return answer
 
 
 # Item locks (issue 9.4). Taken before the transaction first writes, hence before it has
@@ -245,14 +280,24 @@ async def _transaction(conn: asyncpg.Connection, messages: Sequence[_Message]) -
 # (groups on different items never wait for each other); a larger group takes its
 # buckets exclusive. So a transaction holds about 2,000 advisory locks at most: the
 # server's lock table is shared by every transaction (the embedded server's holds some
-# 14,000 in all), and a process runs a few groups at a time. All take buckets before
-# items, each in ascending order: no deadlock between them.
+# 14,000 in all), and a process runs a few groups at a time. A stream takes every bucket
+# exclusive (see _stream). All take buckets before items, each in ascending order: no
+# deadlock between them.
 _FINE_SPACE, _COARSE_SPACE = 1095057769, 1095057770
 COARSE_BUCKETS = 1024
 FINE_MAX = 1000
 
+Locks = tuple[list[int], list[int], list[bool]]
+"""(lock space, key, shared) of each advisory lock, as columns in the order taken."""
 
-def lock_plan(keys: set[tuple[str, str]]) -> tuple[list[int], list[int], list[bool]]:
+EVERY_BUCKET: Locks = (
+    [_COARSE_SPACE] * COARSE_BUCKETS, list(range(COARSE_BUCKETS)), [False] * COARSE_BUCKETS
+)
+"""A stream's locks: every bucket, exclusive (see :func:`_stream`)."""
+NO_LOCKS: Locks = ([], [], [])
+
+
+def lock_plan(keys: set[tuple[str, str]]) -> Locks:
     """(lock space, key, shared) of each advisory lock for these (operator, item id)
     keys, in the order they are taken."""
     hashes = sorted({zlib.crc32(f"{op}\x1f{item}".encode()) for op, item in keys})
@@ -268,10 +313,14 @@ def lock_plan(keys: set[tuple[str, str]]) -> tuple[list[int], list[int], list[bo
 
 
 async def _begin(
-    conn: asyncpg.Connection, messages: Sequence[_Message], reserved: list[tuple[str, str]]
+    conn: asyncpg.Connection,
+    messages: Sequence[_Message],
+    reserved: list[tuple[str, str]],
+    locks: Locks,
 ) -> tuple[dict[int, asyncpg.Record], States]:
-    """Take the item locks, claim each message's (operator, dedupe key) pairs, and lock
-    and read the items' rows (placeholders for first sightings, so that those lock too).
+    """Take the advisory locks ``locks``, claim each message's (operator, dedupe key)
+    pairs, and lock and read the items' rows (placeholders for first sightings, so that
+    those lock too).
     Returns, by message index, the first earlier claim (with its receipt) of each message
     that did not get all of its own, and the items' current states."""
     # sorted so that groups claim in one order; within a group the claims are distinct
@@ -282,7 +331,7 @@ async def _begin(
     )
     rows = await conn.fetch(
         Q.begin_group,
-        *lock_plan(set(reserved)),
+        *locks,
         [op for (op, _), _, _ in wanted],
         [key for (_, key), _, _ in wanted],
         [message_id for _, message_id, _ in wanted],
@@ -357,26 +406,34 @@ class _Stored:
     record_id: uuid.UUID
 
 
-def _outcomes(
-    message: _Message, states: States, *, dry_run: bool
-) -> tuple[Receipt, list[_Stored], States]:
-    """Apply the amendment rules to the message's items in message order; the item
-    states they lead to come back apart, for the caller to keep or drop."""
+def _receipt(message: _Message, *, dry_run: bool) -> Receipt:
+    """The message's receipt before any item is counted into it."""
     arrival, translation = message.arrival, message.translation
-    receipt = Receipt(
+    return Receipt(
         message_id=arrival.message_id,
         operator=arrival.operator,
         message_ref=translation.message_ref,
         received_at=arrival.received_at,
         source_format=translation.source_format,
-        received=translation.received,
         dry_run=dry_run,
     )
+
+
+def _outcomes(
+    message: _Message,
+    translation: Translation,
+    states: Mapping[tuple[str, str], ItemState],
+    receipt: Receipt,
+) -> tuple[list[_Stored], States]:
+    """Apply the amendment rules to the items of ``translation`` (the whole message, or
+    its next chunk) in message order, counting them and their errors into ``receipt``;
+    the item states they lead to come back apart, for the caller to keep or drop."""
+    operator = message.arrival.operator
     errors: list[ItemError] = list(translation.errors)
     stored: list[_Stored] = []
     after: States = {}
     for index, item in translation.items:
-        key = (arrival.operator, item.item_id)
+        key = (operator, item.item_id)
         wire = item_to_dict(item)
         sha = data_sha256(wire)
         current = after[key] if key in after else states.get(key)
@@ -391,8 +448,10 @@ def _outcomes(
             errors.append(
                 ItemError(index, item.item_id, item.source_path, outcome.code, outcome.message)
             )
-    receipt.errors = sorted(errors, key=lambda e: e.index)
-    return receipt, stored, after
+    receipt.received += translation.received
+    # a chunk's indexes all come after the previous chunk's: sorting each sorts them all
+    receipt.errors.extend(sorted(errors, key=lambda e: e.index))
+    return stored, after
 
 
 def _all_or_nothing(receipt: Receipt) -> Answer:
@@ -404,36 +463,144 @@ def _all_or_nothing(receipt: Receipt) -> Answer:
     return Answer(422, body)
 
 
+def _refused_whole(message: _Message, receipt: Receipt) -> bool:
+    return message.profile.all_or_nothing and bool(receipt.errors)
+
+
 def _apply(message: _Message, states: States, writes: _Writes) -> Answer:
     """One message of a group: its answer, its writes added to the group's, and the item
     states it leads to kept for the next messages of the group."""
-    receipt, stored, after = _outcomes(message, states, dry_run=False)
-    if message.profile.all_or_nothing and receipt.errors:
-        answer = _all_or_nothing(receipt)
-        writes.refuse(message, answer)
-        writes.release(message)
-        return answer
+    receipt = _receipt(message, dry_run=False)
+    stored, after = _outcomes(message, message.translation, states, receipt)
+    if _refused_whole(message, receipt):
+        return _refuse_whole(message, receipt, writes)
     states.update(after)
-    return writes.accept(message, receipt, stored)
+    answer = _accepted(receipt)
+    writes.accept(message, receipt, answer)
+    writes.add(message, stored)
+    return answer
 
 
-async def _dry_run(pool: asyncpg.Pool, message: _Message) -> Answer:
+def _refuse_whole(message: _Message, receipt: Receipt, writes: _Writes) -> Answer:
+    """All or nothing, and an item was bad: the message is archived refused (422) and
+    keeps none of its claims, so that sent again it is judged again."""
+    answer = _all_or_nothing(receipt)
+    writes.refuse(message, answer)
+    writes.release(message)
+    return answer
+
+
+def _accepted(receipt: Receipt) -> Answer:
+    body = receipt.to_dict()
+    return Answer(202, body, encoded=orjson.dumps(body))
+
+
+async def _whole(translation: Translation) -> AsyncIterator[Translation]:
+    """A message held whole, as the one chunk of it."""
+    yield translation
+
+
+async def _dry_run(
+    pool: asyncpg.Pool, message: _Message, chunks: AsyncIterator[Translation]
+) -> Answer:
     """What storing would answer, from the committed claims and item states; nothing is
     written. A claim counts as the real send would find it: one whose message accepted
-    nothing would be taken over by other bytes."""
-    held = await _claims(pool, message.claims)
-    for claim in message.claims:
-        earlier = held.get(claim)
-        if earlier is not None and (
-            earlier["accepted_any"] or earlier["raw_sha256"] == message.arrival.raw_sha256
-        ):
-            return _answer_earlier(message.arrival, message.translation, earlier)[0]
-    ids = sorted({item.item_id for _, item in message.translation.items})
-    rows = await pool.fetch(Q.read_items, message.arrival.operator, ids)
-    receipt, _, _ = _outcomes(message, _states(rows), dry_run=True)
-    if message.profile.all_or_nothing and receipt.errors:
+    nothing would be taken over by other bytes. The items come a chunk at a time (one
+    chunk for a message held whole); the states the earlier chunks lead to are kept, as
+    the real send would have written them."""
+    async with aclosing(chunks):
+        held = await _claims(pool, message.claims)
+        for claim in message.claims:
+            earlier = held.get(claim)
+            if earlier is not None and (
+                earlier["accepted_any"] or earlier["raw_sha256"] == message.arrival.raw_sha256
+            ):
+                return _answer_earlier(message.arrival, message.translation, earlier)[0]
+        receipt = _receipt(message, dry_run=True)
+        after: States = {}
+        async for chunk in chunks:
+            ids = sorted({item.item_id for _, item in chunk.items})
+            rows = await pool.fetch(Q.read_items, message.arrival.operator, ids)
+            _, changed = _outcomes(message, chunk, ChainMap(after, _states(rows)), receipt)
+            after.update(changed)
+    if _refused_whole(message, receipt):
         return _all_or_nothing(receipt)
     return Answer(202, receipt.to_dict())
+
+
+async def _stream(
+    conn: asyncpg.Connection, message: _Message, chunks: AsyncIterator[Translation]
+) -> Answer:
+    """One large message in a transaction of its own, written a chunk at a time.
+
+    Item locks: a stream cannot know its items before it has read them all, yet they
+    must be locked before the transaction gets its xid (see "Item locks"). So it takes
+    every coarse bucket exclusive up front, in the statement that takes its claims (its
+    first write, hence before its xid): no other message writing any item runs from
+    then until the stream commits (a group waits for its buckets; one that held some
+    first is waited for), and whatever amends an item of the stream commits with a later
+    xid. Each chunk then reserves, locks and reads its items' rows and writes its
+    records, items and outbox rows after the xid exists, taking no more advisory locks
+    (50,000 fine locks would overflow the lock table). Purge, the one other writer of
+    ``items``, deletes only rows no record refers to and skips locked ones; decisions
+    only read items (FOR SHARE), so neither takes the buckets.
+
+    The message's archive row goes first (the records refer to it) and gets its receipt
+    at the end. All or nothing with a bad item: every chunk is still written, so that the
+    receipt counts each item as the whole message would have, then rolled back to the
+    savepoint before the archive row, and the refusal archived as a group archives it."""
+    writes = _Writes()
+    async with aclosing(chunks):
+        earlier, _ = await _begin(conn, [message], [], EVERY_BUCKET)
+        if earlier:
+            answer = _settle_earlier(message, earlier[0], writes)
+            await writes.write(conn, [])
+            return answer
+        receipt = _receipt(message, dry_run=False)
+        chunked = conn.transaction()
+        await chunked.start()
+        await conn.execute(Q.insert_message, *_archive_row(message, Status.ACCEPTED, 202, b""))
+        async for chunk in chunks:
+            reserved = sorted({(message.arrival.operator, i.item_id) for _, i in chunk.items})
+            _, states = await _begin(conn, [], reserved, NO_LOCKS)
+            stored, _ = _outcomes(message, chunk, states, receipt)
+            part = _Writes()
+            part.add(message, stored)
+            await part.write(conn, reserved)
+    if _refused_whole(message, receipt):
+        await chunked.rollback()
+        answer = _refuse_whole(message, receipt, writes)
+    else:
+        await chunked.commit()  # releases the savepoint; the transaction goes on
+        answer = _accepted(receipt)
+        await conn.execute(
+            Q.set_receipt, uuid.UUID(message.arrival.message_id), receipt.status.value, 202,
+            answer.json(),
+        )
+        writes.settle(message, receipt)
+    await writes.write(conn, [])
+    return answer
+
+
+def _archive_row(
+    message: _Message, status: Status, http_status: int, receipt: bytes
+) -> tuple[Any, ...]:
+    """The message's archive row, the columns in ``messages``' order."""
+    arrival, translation = message.arrival, message.translation
+    return (
+        uuid.UUID(arrival.message_id),
+        arrival.operator,
+        translation.message_ref,
+        arrival.idempotency_key,
+        translation.source_format,
+        arrival.content_type,
+        arrival.raw,
+        arrival.raw_sha256,
+        arrival.received_at,
+        status.value,
+        http_status,
+        receipt,
+    )
 
 
 @dataclass(slots=True)
@@ -452,23 +619,7 @@ class _Writes:
     def _message(
         self, message: _Message, status: Status, http_status: int, receipt: bytes
     ) -> None:
-        arrival, translation = message.arrival, message.translation
-        self.messages.append(
-            (
-                uuid.UUID(arrival.message_id),
-                arrival.operator,
-                translation.message_ref,
-                arrival.idempotency_key,
-                translation.source_format,
-                arrival.content_type,
-                arrival.raw,
-                arrival.raw_sha256,
-                arrival.received_at,
-                status.value,
-                http_status,
-                receipt,
-            )
-        )
+        self.messages.append(_archive_row(message, status, http_status, receipt))
 
     def release(self, message: _Message) -> None:
         """Drop the claims a message refused whole took: sent again, it is judged again."""
@@ -479,12 +630,22 @@ class _Writes:
         """Archive a message refused whole (409, 422) with its bytes."""
         self._message(message, Status.REJECTED, answer.status, answer.json())
 
-    def accept(self, message: _Message, receipt: Receipt, stored: list[_Stored]) -> Answer:
+    def accept(self, message: _Message, receipt: Receipt, answer: Answer) -> None:
+        """Archive an accepted message with its answer and settle its claims."""
+        self._message(message, receipt.status, 202, answer.json())
+        self.settle(message, receipt)
+
+    def settle(self, message: _Message, receipt: Receipt) -> None:
+        """Mark the message's claims with whether it accepted anything (a claim whose
+        message accepted nothing may be taken over by other bytes)."""
+        accepted_any = receipt.accepted + receipt.unchanged > 0
+        self.settled.extend((op, key, accepted_any) for op, key in message.claims)
+
+    def add(self, message: _Message, stored: list[_Stored]) -> None:
+        """The records of a message's new revisions, its items' latest states and its
+        outbox rows."""
         arrival, translation = message.arrival, message.translation
         op = arrival.operator
-        body = receipt.to_dict()
-        answer = Answer(202, body, encoded=orjson.dumps(body))
-        self._message(message, receipt.status, 202, answer.json())
         message_id = uuid.UUID(arrival.message_id)
         ids, ops, messages, items, revisions, functions, destinations, shas, bodies = (
             self.records
@@ -516,9 +677,6 @@ class _Writes:
             for t in message.targets:
                 if t.receives(op, s.item.destination_country):
                     self.outbox[(t.name, op, s.item.item_id)] = s
-        accepted_any = receipt.accepted + receipt.unchanged > 0
-        self.settled.extend((op, key, accepted_any) for op, key in message.claims)
-        return answer
 
     async def write(self, conn: asyncpg.Connection, reserved: list[tuple[str, str]]) -> None:
         """Everything in one statement (one round trip), a table per part of it."""

@@ -8,6 +8,11 @@ INSERT INTO messages (message_id, operator, message_ref, idempotency_key, source
                       content_type, raw, raw_sha256, received_at, status, http_status, receipt)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::bytea);
 
+-- name: set_receipt
+-- A streamed message's answer, once its last chunk is written (gateway/ingest/store.py,
+-- _stream): its archive row went first, as the records refer to it.
+UPDATE messages SET status = $2, http_status = $3, receipt = $4::bytea WHERE message_id = $1;
+
 -- name: get_message
 SELECT receipt, http_status FROM messages WHERE message_id = $1 AND operator = $2;
 
