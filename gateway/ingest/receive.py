@@ -99,23 +99,6 @@ def start(
     return read(doc, adapters, allow_bilateral=allow_bilateral, max_items=max_items)
 
 
-def prepare(
-    raw: bytes,
-    content_type: str,
-    headers: Mapping[str, str],
-    adapters: Sequence[Adapter],
-    *,
-    allow_bilateral: bool = False,
-    max_items: int = 100_000,
-) -> Translation:
-    """Parse, adapt, guard and check the rules: every stage before the database. Raises
-    one of :data:`REFUSED`."""
-    return start(
-        raw, content_type, headers, adapters, allow_bilateral=allow_bilateral,
-        max_items=max_items,
-    ).whole()
-
-
 def dry_run(
     raw: bytes,
     content_type: str,
@@ -125,12 +108,12 @@ def dry_run(
     headers: Mapping[str, str] | None = None,
     allow_bilateral: bool = False,
 ) -> dict[str, Any]:
-    """:func:`prepare` without a database, answering in the fixtures' expected-output
-    form: ``{"http_status", "translation"}`` or ``{"http_status", "error"}``."""
+    """Every stage before the database, read whole, answering in the fixtures'
+    expected-output form: ``{"http_status", "translation"}`` or ``{"http_status", "error"}``."""
     try:
-        translation = prepare(
+        translation = start(
             raw, content_type, headers or {}, adapters, allow_bilateral=allow_bilateral
-        )
+        ).whole()
     except REFUSED as exc:
         refused = refusal(exc)
         return {"http_status": refused.status, "error": refused.to_dict()}
