@@ -18,7 +18,7 @@ from gateway import operators
 from gateway.config import Ingest
 from gateway.document import parse
 from gateway.http.state import POOL
-from gateway.ingest import store
+from gateway.ingest import locks, store
 from gateway.ingest.adapt import Translation, translate
 from gateway.ingest.group import GroupSettings, GroupWriter
 from tests.conftest import bearer
@@ -71,7 +71,7 @@ async def test_two_concurrent_groups_amending_one_item_keep_its_revisions_in_ord
         # Hold ITEM's locks, so that both groups are running and waiting for them.
         holding = blocker.transaction()
         await holding.start()
-        for space, lock, shared in zip(*store.lock_plan({("alpha", ITEM)}), strict=True):
+        for space, lock, shared in zip(*locks.lock_plan({("alpha", ITEM)}), strict=True):
             how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
             await blocker.execute(f"SELECT {how}($1, $2)", space, lock)
         posts = [
@@ -143,18 +143,18 @@ async def test_one_bad_message_in_a_group_fails_alone(add_operator, pool):
     assert receipt == answers[2].json() and orjson.loads(receipt) == answers[2].body
 
 
-@pytest.mark.parametrize("items", [1, store.FINE_MAX, store.FINE_MAX + 1])
+@pytest.mark.parametrize("items", [1, locks.FINE_MAX, locks.FINE_MAX + 1])
 def test_a_group_holds_about_2000_item_locks_at_most(items):
     keys = {("alpha", f"CP{n:09d}GB") for n in range(items)}
-    spaces, locks, shared = store.lock_plan(keys)
-    assert len(locks) <= 2 * store.FINE_MAX
-    if items > store.FINE_MAX:
-        assert not any(shared) and len(locks) <= store.COARSE_BUCKETS
+    spaces, keys_, shared = locks.lock_plan(keys)
+    assert len(keys_) <= 2 * locks.FINE_MAX
+    if items > locks.FINE_MAX:
+        assert not any(shared) and len(keys_) <= locks.COARSE_BUCKETS
     else:
         assert len([s for s in shared if not s]) == items  # one exclusive lock an item
     # buckets first, then items, each ascending: every transaction takes them in one order
-    buckets = [lock for space, lock in zip(spaces, locks, strict=True) if space == spaces[0]]
-    fine = locks[len(buckets):]
+    buckets = [lock for space, lock in zip(spaces, keys_, strict=True) if space == spaces[0]]
+    fine = keys_[len(buckets):]
     assert buckets == sorted(set(buckets)) and fine == sorted(set(fine))
     assert (set(spaces[len(buckets):]) <= {spaces[-1]} and spaces[-1] != spaces[0]) or not fine
 

@@ -14,7 +14,6 @@ the earlier message accepted nothing.
 from __future__ import annotations
 
 import uuid
-import zlib
 from collections import ChainMap
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
@@ -37,6 +36,7 @@ from gateway.config import Target
 from gateway.contract import ItemError
 from gateway.ingest.adapt import Translation
 from gateway.ingest.group import GroupSettings, GroupWriter
+from gateway.ingest.locks import EVERY_BUCKET, NO_LOCKS, Locks, lock_plan
 from gateway.ingest.receipt import Receipt, Status
 from gateway.ingest.revisions import (
     ItemState,
@@ -272,46 +272,6 @@ def _settle_earlier(message: _Message, earlier: asyncpg.Record, writes: _Writes)
     return answer
 
 
-# Item locks (issue 9.4). Taken before the transaction first writes, hence before it has
-# an xid: the feed orders by xid, so a message that waited for another one amending the
-# same item commits with the later xid, and the item's revisions stay in order on the
-# feed. Each item has a fine lock; each of COARSE_BUCKETS buckets of items a coarse one.
-# A group of at most FINE_MAX items takes its buckets shared and its items exclusive
-# (groups on different items never wait for each other); a larger group takes its
-# buckets exclusive. So a transaction holds about 2,000 advisory locks at most: the
-# server's lock table is shared by every transaction (the embedded server's holds some
-# 14,000 in all), and a process runs a few groups at a time. A stream takes every bucket
-# exclusive (see _stream). All take buckets before items, each in ascending order: no
-# deadlock between them.
-_FINE_SPACE, _COARSE_SPACE = 1095057769, 1095057770
-COARSE_BUCKETS = 1024
-FINE_MAX = 1000
-
-Locks = tuple[list[int], list[int], list[bool]]
-"""(lock space, key, shared) of each advisory lock, as columns in the order taken."""
-
-EVERY_BUCKET: Locks = (
-    [_COARSE_SPACE] * COARSE_BUCKETS, list(range(COARSE_BUCKETS)), [False] * COARSE_BUCKETS
-)
-"""A stream's locks: every bucket, exclusive (see :func:`_stream`)."""
-NO_LOCKS: Locks = ([], [], [])
-
-
-def lock_plan(keys: set[tuple[str, str]]) -> Locks:
-    """(lock space, key, shared) of each advisory lock for these (operator, item id)
-    keys, in the order they are taken."""
-    hashes = sorted({zlib.crc32(f"{op}\x1f{item}".encode()) for op, item in keys})
-    buckets = sorted({h % COARSE_BUCKETS for h in hashes})
-    if len(hashes) > FINE_MAX:
-        return [_COARSE_SPACE] * len(buckets), buckets, [False] * len(buckets)
-    fine = [h - 2**31 for h in hashes]  # as int4, still ascending
-    return (
-        [_COARSE_SPACE] * len(buckets) + [_FINE_SPACE] * len(fine),
-        buckets + fine,
-        [True] * len(buckets) + [False] * len(fine),
-    )
-
-
 async def _begin(
     conn: asyncpg.Connection,
     messages: Sequence[_Message],
@@ -534,8 +494,8 @@ async def _stream(
     """One large message in a transaction of its own, written a chunk at a time.
 
     Item locks: a stream cannot know its items before it has read them all, yet they
-    must be locked before the transaction gets its xid (see "Item locks"). So it takes
-    every coarse bucket exclusive up front, in the statement that takes its claims (its
+    must be locked before the transaction gets its xid (gateway/ingest/locks.py). So it
+    takes every coarse bucket exclusive up front, in the statement that takes its claims (its
     first write, hence before its xid): no other message writing any item runs from
     then until the stream commits (a group waits for its buckets; one that held some
     first is waited for), and whatever amends an item of the stream commits with a later

@@ -18,7 +18,7 @@ SELECT receipt, http_status FROM messages WHERE message_id = $1 AND operator = $
 
 -- name: begin_group
 -- 1. locked: the item advisory locks ($1 space, $2 key, $3 shared), in the order given
---    (see gateway/ingest/store.py, "Item locks"; the inner ORDER BY fixes the order in
+--    (see gateway/ingest/locks.py; the inner ORDER BY fixes the order in
 --    which the aggregate takes them). Both inserts wait for it (a one-time filter), so
 --    the locks are held before the first row written gives the transaction its xid.
 -- 2. claimed: take (operator $4, dedupe key $5) for each message ($6 message id, $7
