@@ -15,7 +15,7 @@ import orjson
 from gateway.bench.messages import Alpha, Ids, delta_file
 from gateway.config import Ingest, Target
 from gateway.http.state import POOL
-from gateway.ingest import store
+from gateway.ingest import locks, store
 from tests.conftest import bearer
 from tests.test_feed import XML, issue_key
 from tests.test_races import in_background
@@ -215,18 +215,14 @@ async def test_a_small_message_amending_an_item_of_a_stream_follows_it_on_the_fe
     y, z = lines[800], lines[2500]  # in the second chunk, and in the fourth
     assert (await send(client, key, ndjson("SEED-Z", [y, z])))[0] == 202
     lines[2500] = renamed(z, "Second Revision")
-    blocker = await asyncpg.connect(database_url)
+    # Hold y's row: the stream stops at its second chunk, its xid taken, holding every
+    # bucket; z's row is not locked yet, so only the buckets keep the small message from
+    # committing z's next revision first (under a later xid, it would come after the
+    # stream's older one on the feed: revisions out of order).
+    blocker, holding, big = await stream_stopped_at(
+        pool, database_url, y["item_id"], send(client, key, ndjson("BIG-Z", lines))
+    )
     try:
-        # Hold y's row: the stream stops at its second chunk, its xid taken, holding
-        # every bucket; z's row is not locked yet, so only the buckets keep the small
-        # message from committing z's next revision first (under a later xid, it would
-        # come after the stream's older one on the feed: revisions out of order).
-        holding = blocker.transaction()
-        await holding.start()
-        await blocker.execute("SELECT 1 FROM items WHERE item_id = $1 FOR UPDATE", y["item_id"])
-        big = await in_background(send(client, key, ndjson("BIG-Z", lines)))
-        await until(pool, "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid'"
-                          " AND NOT granted", 1)
         small = await in_background(
             send(client, key, ndjson("SMALL-Z", [renamed(z, "Third Revision")]))
         )
@@ -257,16 +253,12 @@ async def test_a_stream_that_loses_a_deadlock_runs_again_from_its_bytes(
     lines = items(3000)
     last = lines[2999]
     assert (await send(client, key, ndjson("SEED-L", [last])))[0] == 202
-    blocker = await asyncpg.connect(database_url)
+    blocker, holding, big = await stream_stopped_at(
+        pool, database_url, last["item_id"], send(client, key, ndjson("BIG-L", lines))
+    )
     try:
-        holding = blocker.transaction()
-        await holding.start()
-        await blocker.execute("SELECT 1 FROM items WHERE item_id = $1 FOR UPDATE", last["item_id"])
-        big = await in_background(send(client, key, ndjson("BIG-L", lines)))
-        await until(pool, "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid'"
-                          " AND NOT granted", 1)
         # a bucket the stream holds: a cycle, which the stream (waiting longer) breaks
-        await blocker.execute("SELECT pg_advisory_xact_lock($1, 0)", store.EVERY_BUCKET[0][0])
+        await blocker.execute("SELECT pg_advisory_xact_lock($1, 0)", locks.EVERY_BUCKET[0][0])
         await holding.commit()
     finally:
         await blocker.close()
@@ -309,6 +301,26 @@ async def feed_revisions(client, pool: asyncpg.Pool, item_id: str) -> list[int]:
             return found
         found += [r["revision"] for r in page["records"] if r["item_id"] == item_id]
         params["after"] = page["next"]
+
+
+async def stream_stopped_at(
+    pool: asyncpg.Pool, database_url: str, item_id: str, sending: Any
+) -> tuple[asyncpg.Connection, Any, asyncio.Task[Any]]:
+    """Lock ``item_id``'s row on a connection of its own, then start ``sending`` (a
+    stream reaching that item) and wait until it waits for the row: its xid taken, every
+    bucket held. The caller commits the returned transaction and closes the connection."""
+    blocker = await asyncpg.connect(database_url)
+    try:
+        holding = blocker.transaction()
+        await holding.start()
+        await blocker.execute("SELECT 1 FROM items WHERE item_id = $1 FOR UPDATE", item_id)
+        big = await in_background(sending)
+        await until(pool, "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid'"
+                          " AND NOT granted", 1)
+    except BaseException:
+        await blocker.close()
+        raise
+    return blocker, holding, big
 
 
 async def until(pool: asyncpg.Pool, query: str, want: int) -> None:
