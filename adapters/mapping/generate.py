@@ -2,9 +2,9 @@
 
 Interpreting paths per value cost most of the translation (issue 9), so each mapping is
 turned, when it loads, into the code an engineer would write by hand for its format: one
-pass over each element's children into a dictionary, a lookup per field, the field's
-conversion called with its constants already bound, the canonical objects built
-directly. The source is kept (:attr:`Reader.source`) so that it can be read.
+call per element reading everything the fields use of its children (:mod:`.pick`, in C),
+the field's conversion called with its constants already bound, the canonical objects
+built directly. The source is kept (:attr:`Reader.source`) so that it can be read.
 
 Two functions come from the same plan by the same code below, so they read the same
 nodes: ``read`` builds the item and stops at the first value it cannot convert;
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters.convert import ConversionError
-from adapters.mapping import conversions, json_paths, xml_paths
+from adapters.mapping import conversions, json_paths, pick, xml_paths
 from adapters.mapping.paths import EVERY, Steps
 from adapters.mapping.plan import Field, Plan, Table, pair_prefix
 from gateway.canonical import (
@@ -58,6 +58,7 @@ _SYNTAX: dict[Kind, dict[str, Any]] = {
         "NODES": xml_paths.nodes,
         "FIRST": xml_paths.first,
         "PAIRS": xml_paths.pairs,
+        "PICK": pick.pick,
     },
     Kind.JSON: {
         "SCALAR": json_paths.scalar,
@@ -127,6 +128,9 @@ class _Node:
         self.var = gen.fresh("n")
         self.path = gen.fresh("p")
         self.index: str | None = None
+        """XML: the variable holding what is read of the children (read: a pick's tuple)."""
+        self.spec: list[pick.Entry] = []
+        """Read, XML: what that pick reads, an entry per index."""
         self.children: dict[str, _Node] = {}
         self.value = False
         """A value read once per document (``doc``), not a node to step into."""
@@ -159,6 +163,7 @@ class _Generator:
         self._names: dict[int, str] = {}
         self._count = itertools.count(1)
         self._item: _Scope | None = None
+        self._specs: dict[str, list[pick.Entry]] = {}
 
     def fresh(self, prefix: str) -> str:
         return f"{prefix}{next(self._count)}"
@@ -177,6 +182,7 @@ class _Generator:
         self._item = scope = _Scope(self, ())
         body: list[str] = []
         item = self.table(self.plan.item, scope, scope.root, body, "", None)
+        self.constants |= {spec: tuple(entries) for spec, entries in self._specs.items()}
         args = "n, path, doc, up, T" if self.traced else "n, path, doc, up"
         # NDJSON: a line's pointers follow "line N " (T.prefix); the line itself is "line N"
         root_path = "T.prefix" if self.ndjson and self.traced else "path"
@@ -204,23 +210,17 @@ class _Generator:
 
     def _lookup(self, parent: _Node, child: _Node, name: str) -> None:
         out = parent.scope.prologue
+        if self.xml and not self.traced:
+            out.append(f"{child.var} = {self.pick(parent, name, pick.NODE)}")
+            return
         if self.xml:
             if parent.index is None:
                 parent.index = self.fresh("x")
-                if self.traced:
-                    out.append(f"{parent.index} = T.child_index({parent.var})")
-                else:  # one pass over the children; the first of each name wins
-                    out.append(
-                        f"{parent.index} = {{c.tag: c for c in reversed({parent.var})}} "
-                        f"if {parent.var} is not None else EMPTY"
-                    )
-            if self.traced:
-                out.append(
-                    f"{child.var}, {child.path} = T.child({parent.index}, {name!r}, "
-                    f"{child.shown!r}, {parent.path})"
-                )
-            else:
-                out.append(f"{child.var} = {parent.index}.get({name!r})")
+                out.append(f"{parent.index} = T.child_index({parent.var})")
+            out.append(
+                f"{child.var}, {child.path} = T.child({parent.index}, {name!r}, "
+                f"{child.shown!r}, {parent.path})"
+            )
             return
         if name.isdigit():
             out.append(f"{child.var} = STEP({parent.var}, {name!r})")
@@ -233,6 +233,19 @@ class _Generator:
                 f"{child.path} = {parent.path} + {'/' + child.shown!r} "
                 f"if {child.var} is not None else {parent.path}"
             )
+
+    def pick(self, parent: _Node, name: str, mode: int, attr: str | None = None) -> str:
+        """Read, XML: an expression for what ``mode`` reads of ``parent``'s first child
+        ``name``; one pick per parent, in its scope's prologue, reads every such entry."""
+        if parent.index is None:
+            parent.index = self.fresh("x")
+            spec = self.fresh("S")
+            self._specs[spec] = parent.spec  # a constant, as a tuple, once all is written
+            parent.scope.prologue.append(f"{parent.index} = PICK({parent.var}, {spec})")
+        wanted = pick.entry(name, mode, attr)
+        if wanted not in parent.spec:
+            parent.spec.append(wanted)
+        return f"{parent.index}[{parent.spec.index(wanted)}]"
 
     def base(self, context: _Node, steps: Steps) -> tuple[_Node, Steps]:
         """Where a path starts (its ``..`` and root resolved) and the rest of it."""
@@ -317,6 +330,11 @@ class _Generator:
                 out.append(f"{var} = FIRST({start.var}, {steps_name})")
             else:
                 out.append(f"{var} = next(iter(VALUES({start.var}, {steps_name})), None)")
+            return var, where
+        if self.xml and not self.traced and rest.names:
+            parent = self.node(start, _head(rest))
+            mode = pick.TEXT if rest.attr is None else pick.ATTR
+            out.append(f"{var} = {self.pick(parent, rest.names[-1], mode, rest.attr)}")
             return var, where
         holder = self.node(start, rest)
         h = holder.var
@@ -442,14 +460,11 @@ class _Generator:
         elif start.value or rest.general is not None or EVERY in rest.names or not rest.names:
             start.scope.prologue.append(f"{found} = NODES({start.var}, {steps})")
         else:  # child steps: the node above the entries, then its children of that name
-            above = dataclasses.replace(rest, names=rest.names[:-1], shown=rest.shown[:-1])
-            holder = self.node(start, above).var if self.xml else self.node(start, rest).var
             if self.xml:
-                start.scope.prologue.append(
-                    f"{found} = list({holder}.iterchildren({rest.names[-1]!r})) "
-                    f"if {holder} is not None else []"
-                )
+                every = self.pick(self.node(start, _head(rest)), rest.names[-1], pick.ALL)
+                start.scope.prologue.append(f"{found} = {every}")
             else:  # an array stands for its elements
+                holder = self.node(start, rest).var
                 start.scope.prologue.append(
                     f"{found} = [v for v in {holder} if v is not None] if type({holder}) is list "
                     f"else [] if {holder} is None else [{holder}]"
@@ -776,6 +791,11 @@ class _Record:
         """The path matched when ``found`` (a condition, or a list) is true."""
         if self.gen.traced:
             self.out.append(f"if {found}: T.hits.add(({steps.key!r}, {steps.text!r}))")
+
+
+def _head(steps: Steps) -> Steps:
+    """The steps without their last name: to the element whose child that name is."""
+    return dataclasses.replace(steps, names=steps.names[:-1], shown=steps.shown[:-1])
 
 
 def _indent(lines: list[str]) -> list[str]:
