@@ -38,13 +38,14 @@ def pick_in_python(parent: etree._Element | None, spec: tuple[Entry, ...]) -> tu
     """The reference implementation (see the module's docstring)."""
     if parent is None:
         return tuple([] if mode == ALL else None for _, _, mode, _, _ in spec)
+    first = {child.tag: child for child in reversed(parent)}  # one pass: the first wins
     out: list[Any] = []
     for href, local, mode, attr_href, attr in spec:
         tag = local if href is None else f"{{{href}}}{local}"
         if mode == ALL:
             out.append(list(parent.iterchildren(tag)))
             continue
-        child = next(parent.iterchildren(tag), None)
+        child = first.get(tag)
         if child is None or mode == NODE:
             out.append(child)
             continue
