@@ -3,16 +3,20 @@ the bytes serialised once at ingest; a replay, the feed and the purge work on th
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
 import orjson
 
+from gateway.canonical import RecordBodies, format_time, item_to_dict, record_to_dict
 from gateway.embedded import create_database
 from gateway.feed import decoded
+from gateway.ingest.store import _record_ids
 from gateway.store.migrate import migrate, migrations
 from tests.conftest import bearer, with_database
+from tests.test_canonical_schema import ENVELOPE, full_item
 from tests.test_feed import BATCH, XML, issue_key
 
 
@@ -36,6 +40,33 @@ async def test_the_feed_splices_the_stored_bytes_in_wire_order(client, add_opera
     assert response.status == 200 and response.content_type == "application/json"
     cursor = orjson.loads(raw)["next"]
     assert raw == b'{"records":[' + b",".join(stored) + b'],"next":"' + cursor.encode() + b'"}'
+
+
+def test_a_record_body_is_the_record_serialised() -> None:
+    """The store joins a message's shared envelope fields, a record's own and its item's
+    JSON: the bytes are those of ``record_to_dict``, whatever the received time's zone."""
+    received = datetime(2026, 11, 28, 17, 2, 11, 250, tzinfo=timezone(timedelta(hours=8)))
+    envelope = dataclasses.replace(ENVELOPE, received_at=received)
+    item = full_item()
+    bodies = RecordBodies(
+        envelope.operator,
+        envelope.source_format,
+        envelope.message_id,
+        envelope.message_ref,
+        envelope.received_at,
+        envelope.raw_sha256,
+    )
+    body = bodies.body(envelope.record_id, envelope.revision, envelope.function, item_to_dict(item))
+    assert body == orjson.dumps(record_to_dict(envelope, item))
+    assert format_time(received) == "2026-11-28T09:02:11.000250Z"
+    assert orjson.loads(body)["received_at"] == format_time(received)
+
+
+def test_record_ids_are_distinct_version_4_uuids() -> None:
+    ids = list(_record_ids(1000))
+    parsed = [uuid.UUID(text) for text in ids]
+    assert [str(u) for u in parsed] == ids and len(set(ids)) == 1000
+    assert {(u.version, u.variant) for u in parsed} == {(4, uuid.RFC_4122)}
 
 
 async def test_0007_is_applied_to_a_database_that_has_later_migrations(admin_url) -> None:

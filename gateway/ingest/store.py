@@ -13,9 +13,10 @@ the earlier message accepted nothing.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import ChainMap
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,13 +25,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from gateway.canonical import (
-    CanonicalItem,
-    Envelope,
-    Function,
-    envelope_to_dict,
-    item_to_dict,
-)
+from gateway.canonical import CanonicalItem, Function, RecordBodies, item_to_dict
 from gateway.codes import MessageCode
 from gateway.config import Target
 from gateway.contract import ItemError
@@ -363,7 +358,20 @@ class _Stored:
     wire: dict[str, Any]
     outcome: NewRevision
     sha: str
-    record_id: uuid.UUID
+    record_id: str
+
+
+_VARIANT = {f"{n:x}": "89ab"[n & 3] for n in range(16)}
+
+
+def _record_ids(count: int) -> Iterator[str]:
+    """Random (version 4) UUIDs as text (asyncpg takes text for uuid), from one read of
+    the OS's random source: a ``uuid4()`` a record cost a system call, a UUID object and
+    its formatting for the record body."""
+    digits = os.urandom(16 * count).hex()
+    for at in range(0, 32 * count, 32):
+        d = digits[at : at + 32]
+        yield f"{d[:8]}-{d[8:12]}-4{d[13:16]}-{_VARIANT[d[16]]}{d[17:20]}-{d[20:]}"
 
 
 def _receipt(message: _Message, *, dry_run: bool) -> Receipt:
@@ -392,6 +400,7 @@ def _outcomes(
     errors: list[ItemError] = list(translation.errors)
     stored: list[_Stored] = []
     after: States = {}
+    record_ids = _record_ids(len(translation.items))
     for index, item in translation.items:
         key = (operator, item.item_id)
         wire = item_to_dict(item)
@@ -400,7 +409,7 @@ def _outcomes(
         outcome = resolve(current, item.function, item.revision, sha)
         if isinstance(outcome, NewRevision):
             after[key] = advance(outcome, sha)
-            stored.append(_Stored(item, wire, outcome, sha, uuid.uuid4()))
+            stored.append(_Stored(item, wire, outcome, sha, next(record_ids)))
             receipt.accepted += 1
         elif isinstance(outcome, Unchanged):
             receipt.unchanged += 1
@@ -605,23 +614,21 @@ class _Writes:
         """The records of a message's new revisions, its items' latest states and its
         outbox rows."""
         arrival, translation = message.arrival, message.translation
-        op = arrival.operator
-        message_id = uuid.UUID(arrival.message_id)
+        op, message_id = arrival.operator, arrival.message_id
         ids, ops, messages, items, revisions, functions, destinations, shas, bodies = (
             self.records
         )
+        # the canonical JSON, serialised here once: the feed, pushed batches and the
+        # item ledger use these bytes as they are
+        records = RecordBodies(
+            op,
+            translation.source_format,
+            message_id,
+            translation.message_ref,
+            arrival.received_at,
+            arrival.raw_sha256,
+        )
         for s in stored:
-            envelope = Envelope(
-                record_id=str(s.record_id),
-                revision=s.outcome.revision,
-                function=s.outcome.function,
-                operator=op,
-                source_format=translation.source_format,
-                message_id=arrival.message_id,
-                message_ref=translation.message_ref,
-                received_at=arrival.received_at,
-                raw_sha256=arrival.raw_sha256,
-            )
             ids.append(s.record_id)
             ops.append(op)
             messages.append(message_id)
@@ -630,9 +637,7 @@ class _Writes:
             functions.append(s.outcome.function.value)
             destinations.append(s.item.destination_country)
             shas.append(s.sha)
-            # the canonical JSON, serialised here once: the feed, pushed batches and the
-            # item ledger use these bytes as they are
-            bodies.append(orjson.dumps(envelope_to_dict(envelope) | s.wire))
+            bodies.append(records.body(s.record_id, s.outcome.revision, s.outcome.function, s.wire))
             self.latest[(op, s.item.item_id)] = s  # the last revision of each item wins
             for t in message.targets:
                 if t.receives(op, s.item.destination_country):
