@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Context, Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import phonenumbers
@@ -90,6 +90,7 @@ VAGUE_DESCRIPTIONS = frozenset(
 """Descriptions that alone tell customs nothing (after the EU's list of vague terms)."""
 
 VALUE_TOLERANCE = Decimal("0.01")
+_ZERO = Decimal(0)
 
 _COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
 _CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
@@ -113,18 +114,21 @@ def check(item: CanonicalItem, *, allow_bilateral: bool = False) -> list[RuleErr
     """Normalise ``item`` in place, add its quality flags, and return the errors that
     reject it (an empty list means accepted)."""
     errors: list[RuleError] = []
-    flags: list[Flag] = []
+    lines = item.contents
     _check_item_id(item, allow_bilateral, errors)
-    _check_countries(item, errors)
-    _check_money(item, errors)
-    _check_quantities(item, errors)
-    _check_hs_codes(item, flags, errors)
+    _check_countries(item, lines, errors)
+    _check_money(item, lines, errors)
+    _check_quantities(item, lines, errors)
+    hs_truncated = _check_hs_codes(lines, errors) if lines else False
     REQUIRED_CHECKS[item.category](item, errors)
-    if _normalise_phone(item.sender) | _normalise_phone(item.addressee):
-        flags.append(Flag.PHONE_INVALID)
+    phone_invalid = _normalise_phone(item.sender) | _normalise_phone(item.addressee)
     if item.pieces is None:
         item.pieces = 1
-    flags += _consistency_flags(item)
+    flags = _consistency_flags(item, lines) if lines else []
+    if hs_truncated:
+        flags.append(Flag.HS_TRUNCATED)
+    if phone_invalid:
+        flags.append(Flag.PHONE_INVALID)
     if flags or item.quality_flags:
         merged = dict.fromkeys(str(flag) for flag in (*item.quality_flags, *flags))
         item.quality_flags = sorted(merged, key=lambda f: _FLAG_ORDER.get(f, len(_FLAG_ORDER)))
@@ -180,7 +184,8 @@ def _check_item_id(item: CanonicalItem, allow_bilateral: bool, errors: list[Rule
 
 def _country(code: str | None, errors: list[RuleError], name: str | int) -> str | None:
     """A country code normalised (the caller stores it); one that is not ISO 3166-1
-    alpha-2 is an error. ``name`` is the field, or the content line's number."""
+    alpha-2 is an error. ``name`` is the field, or the content line's number. Callers
+    come here only for a code not in the ISO set as sent (one in it is already normal)."""
     if code is None:
         return None
     code = code.strip().upper() or None
@@ -191,30 +196,44 @@ def _country(code: str | None, errors: list[RuleError], name: str | int) -> str 
     return code
 
 
-def _check_countries(item: CanonicalItem, errors: list[RuleError]) -> None:
-    item.origin_country = _country(item.origin_country, errors, "origin_country")
-    item.destination_country = _country(item.destination_country, errors, "destination_country")
-    for party, name in ((item.sender, "sender"), (item.addressee, "addressee")):
-        address = party.address
-        if address.country is not None:
-            address.country = _country(address.country, errors, f"{name}.address.country")
-    for number, line in enumerate(item.contents, 1):
-        if line.origin_country is not None:
+def _check_countries(
+    item: CanonicalItem, lines: list[ContentLine], errors: list[RuleError]
+) -> None:
+    countries = _COUNTRIES
+    if item.origin_country not in countries:
+        item.origin_country = _country(item.origin_country, errors, "origin_country")
+    if item.destination_country not in countries:
+        item.destination_country = _country(item.destination_country, errors, "destination_country")
+    address = item.sender.address
+    if address.country not in countries:
+        address.country = _country(address.country, errors, "sender.address.country")
+    address = item.addressee.address
+    if address.country not in countries:
+        address.country = _country(address.country, errors, "addressee.address.country")
+    for number, line in enumerate(lines, 1):
+        if line.origin_country not in countries:
             line.origin_country = _country(line.origin_country, errors, number)
 
 
 def _money(money: Money, errors: list[RuleError], name: str | int) -> None:
-    """``name``: the field, or the content line's number (its value)."""
-    money.currency = currency = _code(money.currency) or ""
+    """``name``: the field, or the content line's number (its value). A currency in the
+    ISO set as sent is already normal; an amount written with exactly the currency's
+    decimals (the usual case) has no decimal too many, and the decimals are counted only
+    for one written with more than the currency has."""
+    currency = money.currency
+    if currency not in _CURRENCIES:
+        money.currency = currency = _code(currency) or ""
     amount = money.amount
     if currency not in _CURRENCIES:
         part, code = "currency", ItemCode.CURRENCY_UNKNOWN
         message = f"{currency!r} is not an ISO 4217 currency code"
-    elif not amount.is_finite() or amount < 0:
+    elif not amount.is_finite() or amount < _ZERO:
         part, code = "amount", ItemCode.VALUE_INVALID
         message = f"amount {amount} is not a number >= 0"
-    elif -amount.as_tuple().exponent > (scale := currency_scale(currency)) and (  # type: ignore[operator]
-        _decimal_places(amount) > scale
+    elif (
+        not amount.same_quantum(_smallest_unit(currency))
+        and -amount.as_tuple().exponent > (scale := currency_scale(currency))  # type: ignore[operator]
+        and _decimal_places(amount) > scale
     ):
         part, code = "amount", ItemCode.VALUE_INVALID
         message = f"amount {amount} has more than {scale} decimals for {currency}"
@@ -224,26 +243,36 @@ def _money(money: Money, errors: list[RuleError], name: str | int) -> None:
     errors.append(RuleError(f"{field}.{part}", code, message))
 
 
-def _check_money(item: CanonicalItem, errors: list[RuleError]) -> None:
+@cache
+def _smallest_unit(currency: str) -> Decimal:
+    """1 of the currency's minor unit (0.01 for GBP, 1 for JPY)."""
+    return Decimal(1).scaleb(-currency_scale(currency))
+
+
+def _check_money(item: CanonicalItem, lines: list[ContentLine], errors: list[RuleError]) -> None:
     if item.total_value is not None:
         _money(item.total_value, errors, "total_value")
     if item.postal_charges is not None:
         _money(item.postal_charges, errors, "postal_charges")
-    for number, line in enumerate(item.contents, 1):
+    for number, line in enumerate(lines, 1):
         if line.value is not None:
             _money(line.value, errors, number)
 
 
-def _check_quantities(item: CanonicalItem, errors: list[RuleError]) -> None:
-    """Weights and quantities cannot be negative; an item has at least one piece."""
+def _check_quantities(
+    item: CanonicalItem, lines: list[ContentLine], errors: list[RuleError]
+) -> None:
+    """Weights and quantities cannot be negative; an item has at least one piece (a
+    number is compared only when finite: a NaN cannot be)."""
+    zero = _ZERO
     gross = item.gross_weight_kg
-    if gross is not None and _negative_or_not_finite(gross):
+    if gross is not None and not (gross.is_finite() and gross >= zero):
         errors.append(_not_a_number("gross_weight_kg", gross))
-    for number, line in enumerate(item.contents, 1):
+    for number, line in enumerate(lines, 1):
         net, quantity = line.net_weight_kg, line.quantity
-        if net is not None and _negative_or_not_finite(net):
+        if net is not None and not (net.is_finite() and net >= zero):
             errors.append(_not_a_number(f"contents[{number}].net_weight_kg", net))
-        if quantity is not None and _negative_or_not_finite(quantity):
+        if quantity is not None and not (quantity.is_finite() and quantity >= zero):
             errors.append(_not_a_number(f"contents[{number}].quantity", quantity))
     if item.pieces is not None and item.pieces < 1:
         message = f"{item.pieces} pieces: at least 1"
@@ -254,24 +283,30 @@ def _not_a_number(name: str, value: Decimal) -> RuleError:
     return RuleError(name, ItemCode.VALUE_INVALID, f"{value} is not a number >= 0")
 
 
-def _check_hs_codes(item: CanonicalItem, flags: list[Flag], errors: list[RuleError]) -> None:
-    """Digits only, 6 to 10 of them; a longer national code is cut to 10 and flagged."""
-    for number, line in enumerate(item.contents, 1):
+def _check_hs_codes(lines: list[ContentLine], errors: list[RuleError]) -> bool:
+    """Digits only, 6 to 10 of them; a longer national code is cut to 10. Whether one
+    was cut (a quality flag)."""
+    truncated = False
+    for number, line in enumerate(lines, 1):
         if line.hs_code is None:
             continue
         digits = line.hs_code
-        if not (digits.isdigit() and digits.isascii()):
+        if digits.isdigit() and digits.isascii():  # the usual case: no regex needed
+            valid = len(digits) >= 6
+        else:
             digits = _HS_SEPARATORS.sub("", digits)
+            valid = _HS_DIGITS.fullmatch(digits) is not None
         if not digits:
             line.hs_code = None  # blank means absent; the required table decides
-        elif not _HS_DIGITS.fullmatch(digits):
+        elif not valid:
             message = f"HS code {line.hs_code!r} is not 6 to 10 digits"
             name = f"contents[{number}].hs_code"
             errors.append(RuleError(name, ItemCode.HS_CODE_INVALID, message))
         else:
             if len(digits) > 10:
-                flags.append(Flag.HS_TRUNCATED)
+                truncated = True
             line.hs_code = digits[:10]
+    return truncated
 
 
 Check = Callable[[CanonicalItem, list[RuleError]], None]
@@ -288,21 +323,42 @@ def _filled(value: Any) -> bool:
 
 def _present(expression: str) -> str:
     """Python for "this attribute chain holds a value": text not blank, a list with one
-    filled element (:func:`_filled`), anything else not None."""
+    filled element (:func:`_filled`), anything else not None. A list whose first element
+    is plainly filled (text not blank, or neither text, list nor None) is decided inline:
+    the usual case, without a call."""
     return (
         f"(v.strip() if (v := {expression}).__class__ is str "
-        "else v is not None and (v.__class__ is not list or filled(v)))"
+        "else v is not None and (v.__class__ is not list or (v and (e.strip() if (e := v[0])"
+        ".__class__ is str else e is not None and e.__class__ is not list)) or filled(v)))"
     )
 
 
 def _compile_required(requirements: tuple[str, ...], category: Category | None) -> Check:
     """One category's rows of the required table as one generated function: a row is an
     attribute chain (or several, ``a or b``) tested where it stands, in table order, and
-    each content line's rows in a loop of their own, so that errors come in table order."""
+    each content line's rows in a loop of their own, so that errors come in table order.
+    The parents the chains share (``item.sender.address``) are read once, into locals; a
+    category with several rows per content line first tests them all in one loop, and
+    runs the loops that name the missing fields only when a line misses one."""
     scope = f" ({category.value})" if category is not None else ""
     constants: dict[str, Any] = {"filled": _filled, "RuleError": RuleError,
                                  "MISSING": ItemCode.REQUIRED_MISSING}
+    parents: dict[str, str] = {}  # an attribute chain -> the local that holds it
+
+    def chain(owner: str, name: str) -> str:
+        """``owner.name`` with each parent on the way read into a local once."""
+        *steps, last = name.split(".")
+        for depth in range(len(steps)):
+            path = ".".join(steps[: depth + 1])
+            if path not in parents:
+                outer = parents[path.rpartition(".")[0]] if depth else owner
+                parents[path] = f"{owner}_{path.replace('.', '_')}"
+                prologue.append(f"{parents[path]} = {outer}.{steps[depth]}")
+        return f"{parents['.'.join(steps)] if steps else owner}.{last}"
+
+    prologue: list[str] = []
     body: list[str] = []
+    line_tests: list[str] = []
     for number, requirement in enumerate(requirements):
         names = [name.removeprefix(EACH_LINE) for name in requirement.split(" or ")]
         assert all(_ATTRIBUTES.fullmatch(name) for name in names), requirement
@@ -310,22 +366,33 @@ def _compile_required(requirements: tuple[str, ...], category: Category | None) 
         field = names[0] if len(names) == 1 else names[0].rpartition(".")[0]
         if requirement.startswith(EACH_LINE):
             test = " or ".join(_present(f"line.{name}") for name in names)
+            line_tests.append(f"({test})")
             shown = " or ".join(f"contents[{{n}}].{name}" for name in names)
             body += [
-                "for n, line in enumerate(item.contents, 1):",
-                f"    if not ({test}):",
-                f"        append(RuleError(f'contents[{{n}}].{field}', MISSING, "
+                "if not lines_ok:",
+                "    for n, line in enumerate(lines, 1):",
+                f"        if not ({test}):",
+                f"            append(RuleError(f'contents[{{n}}].{field}', MISSING, "
                 f"f'{shown} is required{scope}'))",
             ]
         else:
             constants[f"E{number}"] = RuleError(
                 field, ItemCode.REQUIRED_MISSING, f"{' or '.join(names)} is required{scope}"
             )
-            test = " or ".join(_present(f"item.{name}") for name in names)
+            test = " or ".join(_present(chain("item", name)) for name in names)
             body += [f"if not ({test}):", f"    append(E{number})"]
-    source = "def required(item, errors):\n    append = errors.append\n" + "".join(
-        f"    {line}\n" for line in body
-    )
+    if len(line_tests) > 1:
+        prologue += [
+            "lines_ok = True",
+            "for line in lines:",
+            f"    if not ({' and '.join(line_tests)}):",
+            "        lines_ok = False",
+            "        break",
+        ]
+    else:
+        prologue.append("lines_ok = False")
+    source = "def required(item, errors):\n    append = errors.append\n    lines = item.contents\n"
+    source += "".join(f"    {line}\n" for line in (*prologue, *body))
     # Generated from the REQUIRED table above (identifiers and fixed text), never input.
     exec(compile(source, f"<required {category and category.value}>", "exec"), constants)
     return constants["required"]
@@ -365,48 +432,49 @@ def _e164(phone: str, region: str | None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _consistency_flags(item: CanonicalItem) -> list[Flag]:
+def _consistency_flags(item: CanonicalItem, lines: list[ContentLine]) -> list[Flag]:
     """Quality flags: the declaration is accepted, but customs should know. Only an item
-    with content lines can raise any."""
-    lines = item.contents
-    if not lines:
-        return []
-    flags = []
-    if any((line.description or "").strip().casefold() in VAGUE_DESCRIPTIONS for line in lines):
-        flags.append(Flag.VAGUE_DESCRIPTION)
-    if item.total_value is not None and _values_disagree(item.total_value, lines):
+    with content lines can raise any; the lines are read in one loop for all three.
+
+    Line values are compared with the total only when every line has a finite value in
+    the total's currency (no exchange rates here), and flagged when they add up to more
+    than a cent away from it. Line net weights (a missing one counts 0) are compared
+    when every stated one is finite, and flagged when they add up to more than the gross
+    weight. Nothing is added before every line is read: a sum that overflows is then
+    one that the comparison would have made too."""
+    vague = False
+    total, gross = item.total_value, item.gross_weight_kg
+    amounts: list[Decimal] | None = None
+    weights: list[Decimal] | None = None
+    if total is not None and total.amount.is_finite():
+        amounts, currency = [], total.currency
+    if gross is not None and gross.is_finite():
+        weights = []
+    for line in lines:
+        if not vague and (line.description or "").strip().casefold() in VAGUE_DESCRIPTIONS:
+            vague = True
+        if amounts is not None:
+            value = line.value
+            if value is None or value.currency != currency or not value.amount.is_finite():
+                amounts = None
+            else:
+                amounts.append(value.amount)
+        weight = line.net_weight_kg
+        if weights is not None and weight is not None:
+            if weight.is_finite():
+                weights.append(weight)
+            else:
+                weights = None
+    flags = [Flag.VAGUE_DESCRIPTION] if vague else []
+    if (
+        amounts is not None
+        and total is not None
+        and abs(sum(amounts, _ZERO) - total.amount) > VALUE_TOLERANCE
+    ):
         flags.append(Flag.VALUE_MISMATCH)
-    if item.gross_weight_kg is not None and _overweight(item.gross_weight_kg, lines):
+    if weights and gross is not None and sum(weights, _ZERO) > gross:
         flags.append(Flag.WEIGHT_MISMATCH)
     return flags
-
-
-def _overweight(gross: Decimal, lines: list[ContentLine]) -> bool:
-    """Line net weights add up to more than the gross weight (a missing one counts 0)."""
-    weights = [line.net_weight_kg for line in lines if line.net_weight_kg is not None]
-    if not weights or not all(w.is_finite() for w in (gross, *weights)):
-        return False
-    return sum(weights, Decimal(0)) > gross
-
-
-def _values_disagree(total: Money, lines: list[ContentLine]) -> bool:
-    """Line values add up to more than a cent away from the total; only comparable when
-    every line has a value in the total's currency (no exchange rates here)."""
-    if not total.amount.is_finite():
-        return False
-    currency = total.currency
-    amounts = [
-        line.value.amount
-        for line in lines
-        if line.value is not None and line.value.currency == currency
-    ]
-    if len(amounts) < len(lines) or not all(amount.is_finite() for amount in amounts):
-        return False
-    return abs(sum(amounts, Decimal(0)) - total.amount) > VALUE_TOLERANCE
-
-
-def _negative_or_not_finite(number: Decimal) -> bool:
-    return not number.is_finite() or number < 0
 
 
 def _decimal_places(amount: Decimal) -> int:
