@@ -104,34 +104,48 @@ class Guard:
 
 
 def _numbers(item: CanonicalItem, found: list[tuple[str, str]]) -> None:
-    """Every number of ``item``, tested where it stands: it runs on every item, so a
-    field's name is built only for a number that fails."""
-    for name, integer in (("revision", item.revision), ("pieces", item.pieces)):
-        if integer is not None and not INT_LOW <= integer <= INT_HIGH:
-            found.append(_outside(name, integer))
-    total, charges = item.total_value, item.postal_charges
-    for name, number in (
-        ("gross_weight_kg", item.gross_weight_kg),
-        ("total_value", None if total is None else total.amount),
-        ("postal_charges", None if charges is None else charges.amount),
+    """Every number of ``item``, tested where it stands, without a call or a tuple: this
+    runs on every item, and a field's name is built only for a number that fails. A
+    decimal holds when it is finite and its leading digit is from 10^-30 to 10^14."""
+    low, high, smallest, largest = INT_LOW, INT_HIGH, SMALLEST_DIGIT, LARGEST_DIGIT
+    integer = item.revision
+    if integer is not None and not low <= integer <= high:
+        found.append(_outside("revision", integer))
+    integer = item.pieces
+    if integer is not None and not low <= integer <= high:
+        found.append(_outside("pieces", integer))
+    number = item.gross_weight_kg
+    if number is not None and not (number.is_finite() and smallest <= number.adjusted() <= largest):
+        found.append(_unreadable("gross_weight_kg", number))
+    money = item.total_value
+    if money is not None and not (
+        (number := money.amount).is_finite() and smallest <= number.adjusted() <= largest
     ):
-        if number is not None and not (
-            number.is_finite() and SMALLEST_DIGIT <= number.adjusted() <= LARGEST_DIGIT
-        ):
-            found.append(_unreadable(name, number))
+        found.append(_unreadable("total_value", number))
+    money = item.postal_charges
+    if money is not None and not (
+        (number := money.amount).is_finite() and smallest <= number.adjusted() <= largest
+    ):
+        found.append(_unreadable("postal_charges", number))
     for line_number, line in enumerate(item.contents, 1):
-        if line.line_no is not None and not INT_LOW <= line.line_no <= INT_HIGH:
-            found.append(_outside(f"contents[{line_number}].line_no", line.line_no))
-        value = line.value
-        for name, number in (
-            ("quantity", line.quantity),
-            ("net_weight_kg", line.net_weight_kg),
-            ("value", None if value is None else value.amount),
+        integer = line.line_no
+        if integer is not None and not low <= integer <= high:
+            found.append(_outside(f"contents[{line_number}].line_no", integer))
+        number = line.quantity
+        if number is not None and not (
+            number.is_finite() and smallest <= number.adjusted() <= largest
         ):
-            if number is not None and not (
-                number.is_finite() and SMALLEST_DIGIT <= number.adjusted() <= LARGEST_DIGIT
-            ):
-                found.append(_unreadable(f"contents[{line_number}].{name}", number))
+            found.append(_unreadable(f"contents[{line_number}].quantity", number))
+        number = line.net_weight_kg
+        if number is not None and not (
+            number.is_finite() and smallest <= number.adjusted() <= largest
+        ):
+            found.append(_unreadable(f"contents[{line_number}].net_weight_kg", number))
+        money = line.value
+        if money is not None and not (
+            (number := money.amount).is_finite() and smallest <= number.adjusted() <= largest
+        ):
+            found.append(_unreadable(f"contents[{line_number}].value", number))
 
 
 def _outside(name: str, value: int) -> tuple[str, str]:

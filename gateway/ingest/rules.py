@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Context, Decimal
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -94,11 +94,21 @@ _ZERO = Decimal(0)
 
 _COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
 _CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
+_UNITS = {currency: Decimal(1).scaleb(-currency_scale(currency)) for currency in _CURRENCIES}
+"""1 of each currency's minor unit (0.01 for GBP, 1 for JPY): an amount of that exponent
+has no decimal too many."""
+_QUIET = Context(traps=[])
+"""Quantizes an amount that does not fit to NaN (unequal to it) instead of raising."""
 _HS_SEPARATORS = re.compile(r"[.\s-]")
 _HS_DIGITS = re.compile(r"[0-9]{6,}")
 _ATTRIBUTES = re.compile(r"[a-z_]+(\.[a-z_]+)*")
 """A row of the required table: an attribute chain, pasted into generated code."""
 _FLAG_ORDER = {flag.value: rank for rank, flag in enumerate(Flag)}
+
+
+def _flag_rank(flag: str) -> int:
+    """Flags in catalogue order; one the catalogue does not know (older data) last."""
+    return _FLAG_ORDER.get(flag, len(_FLAG_ORDER))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +140,8 @@ def check(item: CanonicalItem, *, allow_bilateral: bool = False) -> list[RuleErr
     if phone_invalid:
         flags.append(Flag.PHONE_INVALID)
     if flags or item.quality_flags:
-        merged = dict.fromkeys(str(flag) for flag in (*item.quality_flags, *flags))
-        item.quality_flags = sorted(merged, key=lambda f: _FLAG_ORDER.get(f, len(_FLAG_ORDER)))
+        merged = dict.fromkeys([*map(str, item.quality_flags), *map(str, flags)])
+        item.quality_flags = sorted(merged, key=_flag_rank)
     return errors
 
 
@@ -216,24 +226,17 @@ def _check_countries(
 
 
 def _money(money: Money, errors: list[RuleError], name: str | int) -> None:
-    """``name``: the field, or the content line's number (its value). A currency in the
-    ISO set as sent is already normal; an amount written with exactly the currency's
-    decimals (the usual case) has no decimal too many, and the decimals are counted only
-    for one written with more than the currency has."""
-    currency = money.currency
-    if currency not in _CURRENCIES:
-        money.currency = currency = _code(currency) or ""
+    """``name``: the field, or the content line's number (its value)."""
+    money.currency = currency = _code(money.currency) or ""
     amount = money.amount
     if currency not in _CURRENCIES:
         part, code = "currency", ItemCode.CURRENCY_UNKNOWN
         message = f"{currency!r} is not an ISO 4217 currency code"
-    elif not amount.is_finite() or amount < _ZERO:
+    elif not amount.is_finite() or amount < 0:
         part, code = "amount", ItemCode.VALUE_INVALID
         message = f"amount {amount} is not a number >= 0"
-    elif (
-        not amount.same_quantum(_smallest_unit(currency))
-        and -amount.as_tuple().exponent > (scale := currency_scale(currency))  # type: ignore[operator]
-        and _decimal_places(amount) > scale
+    elif -amount.as_tuple().exponent > (scale := currency_scale(currency)) and (  # type: ignore[operator]
+        _decimal_places(amount) > scale
     ):
         part, code = "amount", ItemCode.VALUE_INVALID
         message = f"amount {amount} has more than {scale} decimals for {currency}"
@@ -243,20 +246,29 @@ def _money(money: Money, errors: list[RuleError], name: str | int) -> None:
     errors.append(RuleError(f"{field}.{part}", code, message))
 
 
-@cache
-def _smallest_unit(currency: str) -> Decimal:
-    """1 of the currency's minor unit (0.01 for GBP, 1 for JPY)."""
-    return Decimal(1).scaleb(-currency_scale(currency))
-
-
 def _check_money(item: CanonicalItem, lines: list[ContentLine], errors: list[RuleError]) -> None:
-    if item.total_value is not None:
+    """A sum that is plainly good (:func:`_plain`) is left as it is; any other goes to
+    :func:`_money`, which normalises and judges it."""
+    if item.total_value is not None and not _plain(item.total_value):
         _money(item.total_value, errors, "total_value")
-    if item.postal_charges is not None:
+    if item.postal_charges is not None and not _plain(item.postal_charges):
         _money(item.postal_charges, errors, "postal_charges")
     for number, line in enumerate(lines, 1):
-        if line.value is not None:
+        if line.value is not None and not _plain(line.value):
             _money(line.value, errors, number)
+
+
+def _plain(money: Money) -> bool:
+    """An ISO currency as sent, a finite amount >= 0 and no decimal beyond the currency's
+    (the usual case): tested with cheap Decimal operations (``as_tuple`` is not one)."""
+    unit = _UNITS.get(money.currency)
+    amount = money.amount
+    return (
+        unit is not None
+        and amount.is_finite()
+        and amount >= _ZERO
+        and (amount.same_quantum(unit) or amount.quantize(unit, context=_QUIET) == amount)
+    )
 
 
 def _check_quantities(
@@ -323,13 +335,13 @@ def _filled(value: Any) -> bool:
 
 def _present(expression: str) -> str:
     """Python for "this attribute chain holds a value": text not blank, a list with one
-    filled element (:func:`_filled`), anything else not None. A list whose first element
-    is plainly filled (text not blank, or neither text, list nor None) is decided inline:
-    the usual case, without a call."""
+    filled element (:func:`_filled`), anything else not None. An empty list, or one whose
+    first element is plainly filled (text not blank, or neither text, list nor None), is
+    decided inline: the usual cases, without a call."""
     return (
         f"(v.strip() if (v := {expression}).__class__ is str "
-        "else v is not None and (v.__class__ is not list or (v and (e.strip() if (e := v[0])"
-        ".__class__ is str else e is not None and e.__class__ is not list)) or filled(v)))"
+        "else v is not None and (v.__class__ is not list or v and ((e.strip() if (e := v[0])"
+        ".__class__ is str else e is not None and e.__class__ is not list) or filled(v))))"
     )
 
 
@@ -408,7 +420,10 @@ REQUIRED_CHECKS: dict[Category | None, Check] = {
 def _normalise_phone(party: Party) -> bool:
     """E.164 with the party's country as the region of a national number; else kept.
     Whether the number is unreadable (a quality flag)."""
-    if party.phone is None or not party.phone.strip():
+    phone = party.phone
+    if phone is None:
+        return False
+    if not phone.strip():
         party.phone = None
         return False
     region = party.address.country if party.address.country in _COUNTRIES else None
