@@ -8,7 +8,9 @@ into the operator's document through ``CanonicalItem.path_of``.
 They run on every item, so the required table is compiled once, at import, into one
 function per category (:data:`REQUIRED_CHECKS`): each field read by its attribute chain,
 no name resolved and no check called per item; an error's field name is built only for
-an item that has the error.
+an item that has the error. The other rules first test a value for the usual, clean case
+with cheap operations (a code already in its ISO set, an amount already at its
+currency's decimals) and normalise or describe only a value that fails that test.
 """
 
 from __future__ import annotations
@@ -209,6 +211,8 @@ def _country(code: str | None, errors: list[RuleError], name: str | int) -> str 
 def _check_countries(
     item: CanonicalItem, lines: list[ContentLine], errors: list[RuleError]
 ) -> None:
+    """A code in the ISO set as sent is already normal; only another is normalised and
+    judged (:func:`_country`)."""
     countries = _COUNTRIES
     if item.origin_country not in countries:
         item.origin_country = _country(item.origin_country, errors, "origin_country")
@@ -455,8 +459,8 @@ def _consistency_flags(item: CanonicalItem, lines: list[ContentLine]) -> list[Fl
     the total's currency (no exchange rates here), and flagged when they add up to more
     than a cent away from it. Line net weights (a missing one counts 0) are compared
     when every stated one is finite, and flagged when they add up to more than the gross
-    weight. Nothing is added before every line is read: a sum that overflows is then
-    one that the comparison would have made too."""
+    weight. The sums are taken after the loop, and only when every line qualifies: a
+    sum of huge amounts can overflow, and an item that is not compared must not raise."""
     vague = False
     total, gross = item.total_value, item.gross_weight_kg
     amounts: list[Decimal] | None = None
