@@ -211,6 +211,9 @@ def test_currency_unknown() -> None:
         (Money(Decimal("-1.00"), "GBP"), False),
         (Money(Decimal("NaN"), "GBP"), False),
         (Money(Decimal("0"), "GBP"), True),
+        (Money(Decimal("30.5"), "GBP"), True),  # fewer decimals than the currency has
+        (Money(Decimal("0.10"), "JPY"), False),
+        (Money(Decimal("1E+40"), "GBP"), True),  # too large to store: the guard's, not ours
     ],
 )
 def test_money_amount_value_invalid(money: Money, ok: bool) -> None:
@@ -418,6 +421,26 @@ def test_no_contents_and_no_item_id() -> None:
         ("item_id", ItemCode.REQUIRED_MISSING),
         ("contents", ItemCode.REQUIRED_MISSING),
         ("total_value", ItemCode.REQUIRED_MISSING),
+    ]
+
+
+def test_a_list_is_filled_by_any_element_not_only_its_first() -> None:
+    item = sale()
+    item.addressee.address.lines = [" ", "12 Main St"]
+    assert check(item) == []
+
+
+def test_every_line_missing_a_field_is_named_in_table_order() -> None:
+    item = sale()
+    item.contents[0].origin_country = None
+    item.contents[1].hs_code = " "
+    item.contents[1].origin_country = None
+    item.total_value = None
+    assert codes(check(item)) == [
+        ("total_value", ItemCode.REQUIRED_MISSING),
+        ("contents[2].hs_code", ItemCode.REQUIRED_MISSING),
+        ("contents[1].origin_country", ItemCode.REQUIRED_MISSING),
+        ("contents[2].origin_country", ItemCode.REQUIRED_MISSING),
     ]
 
 

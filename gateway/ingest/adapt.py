@@ -88,13 +88,14 @@ class Reading:
         the message's start, so a chunk's errors sort before the next chunk's. Raises
         DocumentRefused, MessageRejected or SchemaInvalid when the message as a whole
         cannot be taken (a bad line, too many items), even after chunks came out."""
-        guard = Guard(self.doc)
+        guard_errors, check = Guard(self.doc).errors, rules.check
+        max_items, allow_bilateral = self.max_items, self.allow_bilateral
         seen: dict[str, int | None] = {}
         chunk = self.head()
         for index, out in enumerate(self.adapter.translate(self.doc)):
-            if index >= self.max_items:
+            if index >= max_items:
                 raise DocumentRefused(
-                    400, MessageCode.PARSE_LIMIT, f"more than {self.max_items} items in one message"
+                    400, MessageCode.PARSE_LIMIT, f"more than {max_items} items in one message"
                 )
             if chunk.received == size:
                 yield chunk
@@ -104,12 +105,11 @@ class Reading:
                 chunk.errors.append(printable_error(out))
                 continue
             # A value the store cannot hold rejects the item before the rules compute with it.
-            errors = guard.errors(index, out) or [
+            errors = guard_errors(index, out) or [
                 ItemError(index, out.item_id, out.path_of(e.field), e.code, e.message)
-                for e in rules.check(out, allow_bilateral=self.allow_bilateral)
+                for e in check(out, allow_bilateral=allow_bilateral)
             ]
-            duplicate = _duplicate(seen, out)
-            if duplicate:
+            if out.item_id in seen and (duplicate := _duplicate(seen, out)):
                 errors.append(ItemError(index, out.item_id, out.source_path, *duplicate))
             seen[out.item_id] = out.revision
             if errors:
@@ -156,9 +156,8 @@ def translate(
 
 
 def _duplicate(seen: dict[str, int | None], item: CanonicalItem) -> tuple[ItemCode, str] | None:
-    """A repeated item is refused unless both carry explicit ascending revisions."""
-    if item.item_id not in seen:
-        return None
+    """A repeated item (one in ``seen``) is refused unless both carry explicit ascending
+    revisions."""
     before = seen[item.item_id]
     if before is not None and item.revision is not None and item.revision > before:
         return None

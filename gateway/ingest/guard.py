@@ -15,7 +15,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from gateway.canonical import CanonicalItem, Money
+from gateway.canonical import CanonicalItem
 from gateway.codes import ItemCode, MessageCode
 from gateway.contract import ItemError, MessageRejected
 from gateway.document import Document, Kind
@@ -93,6 +93,8 @@ class Guard:
         _numbers(item, found)
         if self._text:
             _texts(item, "", found)
+        if not found:
+            return []
         item_id = printable(item.item_id)
         by_path = {item.path_of(name): message for name, message in reversed(found)}
         return [  # one error a source value, though it may feed several fields
@@ -102,35 +104,59 @@ class Guard:
 
 
 def _numbers(item: CanonicalItem, found: list[tuple[str, str]]) -> None:
-    _integer("revision", item.revision, found)
-    _integer("pieces", item.pieces, found)
-    _decimal("gross_weight_kg", item.gross_weight_kg, found)
-    _money("total_value", item.total_value, found)
-    _money("postal_charges", item.postal_charges, found)
-    for number, line in enumerate(item.contents, 1):
-        prefix = f"contents[{number}]."
-        _integer(prefix + "line_no", line.line_no, found)
-        _decimal(prefix + "quantity", line.quantity, found)
-        _decimal(prefix + "net_weight_kg", line.net_weight_kg, found)
-        _money(prefix + "value", line.value, found)
+    """Every number of ``item``, tested where it stands, without a call or a tuple: this
+    runs on every item, and a field's name is built only for a number that fails. A
+    decimal holds when it is finite and its leading digit is from 10^-30 to 10^14."""
+    low, high, smallest, largest = INT_LOW, INT_HIGH, SMALLEST_DIGIT, LARGEST_DIGIT
+    integer = item.revision
+    if integer is not None and not low <= integer <= high:
+        found.append(_outside("revision", integer))
+    integer = item.pieces
+    if integer is not None and not low <= integer <= high:
+        found.append(_outside("pieces", integer))
+    number = item.gross_weight_kg
+    if number is not None and not (number.is_finite() and smallest <= number.adjusted() <= largest):
+        found.append(_unreadable("gross_weight_kg", number))
+    money = item.total_value
+    if money is not None and not (
+        (number := money.amount).is_finite() and smallest <= number.adjusted() <= largest
+    ):
+        found.append(_unreadable("total_value", number))
+    money = item.postal_charges
+    if money is not None and not (
+        (number := money.amount).is_finite() and smallest <= number.adjusted() <= largest
+    ):
+        found.append(_unreadable("postal_charges", number))
+    for line_number, line in enumerate(item.contents, 1):
+        integer = line.line_no
+        if integer is not None and not low <= integer <= high:
+            found.append(_outside(f"contents[{line_number}].line_no", integer))
+        number = line.quantity
+        if number is not None and not (
+            number.is_finite() and smallest <= number.adjusted() <= largest
+        ):
+            found.append(_unreadable(f"contents[{line_number}].quantity", number))
+        number = line.net_weight_kg
+        if number is not None and not (
+            number.is_finite() and smallest <= number.adjusted() <= largest
+        ):
+            found.append(_unreadable(f"contents[{line_number}].net_weight_kg", number))
+        money = line.value
+        if money is not None and not (
+            (number := money.amount).is_finite() and smallest <= number.adjusted() <= largest
+        ):
+            found.append(_unreadable(f"contents[{line_number}].value", number))
 
 
-def _integer(name: str, value: int | None, found: list[tuple[str, str]]) -> None:
-    if value is not None and not INT_LOW <= value <= INT_HIGH:
-        found.append((name, f"{name} {value} is outside {INT_LOW} to {INT_HIGH}"))
+def _outside(name: str, value: int) -> tuple[str, str]:
+    return name, f"{name} {value} is outside {INT_LOW} to {INT_HIGH}"
 
 
-def _decimal(name: str, value: Decimal | None, found: list[tuple[str, str]]) -> None:
-    """A finite number whose leading digit is from 10^-30 to 10^14 (zero is 10^0)."""
-    if value is None or (value.is_finite() and SMALLEST_DIGIT <= value.adjusted() <= LARGEST_DIGIT):
-        return
+def _unreadable(name: str, value: Decimal) -> tuple[str, str]:
+    """A number that is not finite, or whose leading digit is not from 10^-30 to 10^14
+    (zero is 10^0)."""
     shown = f"{value:.6e}" if value.is_finite() else str(value)
-    found.append((name, f"{name} {shown} is not a finite number below 10^15 and above 10^-30"))
-
-
-def _money(name: str, value: Money | None, found: list[tuple[str, str]]) -> None:
-    if value is not None:
-        _decimal(name, value.amount, found)
+    return name, f"{name} {shown} is not a finite number below 10^15 and above 10^-30"
 
 
 def _texts(value: Any, name: str, found: list[tuple[str, str]]) -> None:
