@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import socket
 import ssl
@@ -25,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import heap
 from gateway.http.limits import listen
 from gateway.http.state import FEED, OUTCOMES, SETTINGS
 from gateway.logging import get_logger
@@ -142,11 +142,7 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     try:
         listener = await listen(runner, host=host, port=port, sock=sock, ssl_context=ssl_context)
-        # What start-up built (modules, schemas, compiled mappings) lives as long as the
-        # process: out of the collector's generations, a request's full collections no
-        # longer walk it (measured: about 15 % of the gateway's CPU an item in a batch).
-        gc.collect()
-        gc.freeze()
+        heap.settle()  # start-up's objects out of the collector's walks
         name = listener.sockets[0].getsockname()
         log.info("listening", url=f"{'https' if ssl_context else 'http'}://{name[0]}:{name[1]}")
         await stop.wait()
