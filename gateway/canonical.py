@@ -268,7 +268,7 @@ def item_to_dict(item: CanonicalItem) -> dict[str, Any]:
 
 def envelope_to_dict(envelope: Envelope) -> dict[str, Any]:
     return _record_fields(envelope.record_id, envelope.revision, envelope.function) | (
-        _message_fields(
+        message_fields(
             envelope.operator,
             envelope.source_format,
             envelope.message_id,
@@ -289,7 +289,7 @@ def _record_fields(record_id: str, revision: int, function: Function) -> dict[st
     }
 
 
-def _message_fields(
+def message_fields(
     operator: str,
     source_format: str,
     message_id: str,
@@ -319,18 +319,8 @@ class RecordBodies:
     fields and item data joined to them as JSON (no key is in two parts), rather than an
     Envelope, its dict and a merged dict serialised again for every record."""
 
-    def __init__(
-        self,
-        operator: str,
-        source_format: str,
-        message_id: str,
-        message_ref: str,
-        received_at: datetime,
-        raw_sha256: str,
-    ) -> None:
-        shared = _message_fields(
-            operator, source_format, message_id, message_ref, received_at, raw_sha256
-        )
+    def __init__(self, shared: dict[str, Any]) -> None:
+        """``shared``: the message's :func:`message_fields`."""
         self._shared = b"," + orjson.dumps(shared)[1:-1] + b","
 
     def body(

@@ -10,7 +10,13 @@ from datetime import UTC, datetime, timedelta, timezone
 import asyncpg
 import orjson
 
-from gateway.canonical import RecordBodies, format_time, item_to_dict, record_to_dict
+from gateway.canonical import (
+    RecordBodies,
+    envelope_to_dict,
+    format_time,
+    item_to_dict,
+    record_to_dict,
+)
 from gateway.embedded import create_database
 from gateway.feed import decoded
 from gateway.ingest.store import _record_ids
@@ -48,14 +54,9 @@ def test_a_record_body_is_the_record_serialised() -> None:
     received = datetime(2026, 11, 28, 17, 2, 11, 250, tzinfo=timezone(timedelta(hours=8)))
     envelope = dataclasses.replace(ENVELOPE, received_at=received)
     item = full_item()
-    bodies = RecordBodies(
-        envelope.operator,
-        envelope.source_format,
-        envelope.message_id,
-        envelope.message_ref,
-        envelope.received_at,
-        envelope.raw_sha256,
-    )
+    record = {"record_id", "canonical_version", "revision", "function"}
+    shared = {k: v for k, v in envelope_to_dict(envelope).items() if k not in record}
+    bodies = RecordBodies(shared)
     body = bodies.body(envelope.record_id, envelope.revision, envelope.function, item_to_dict(item))
     assert body == orjson.dumps(record_to_dict(envelope, item))
     assert format_time(received) == "2026-11-28T09:02:11.000250Z"

@@ -25,7 +25,13 @@ from typing import Any
 import asyncpg
 import orjson
 
-from gateway.canonical import CanonicalItem, Function, RecordBodies, item_to_dict
+from gateway.canonical import (
+    CanonicalItem,
+    Function,
+    RecordBodies,
+    item_to_dict,
+    message_fields,
+)
 from gateway.codes import MessageCode
 from gateway.config import Target
 from gateway.contract import ItemError
@@ -620,7 +626,7 @@ class _Writes:
         )
         # the canonical JSON, serialised here once: the feed, pushed batches and the
         # item ledger use these bytes as they are
-        records = RecordBodies(
+        shared = message_fields(
             op,
             translation.source_format,
             message_id,
@@ -628,6 +634,7 @@ class _Writes:
             arrival.received_at,
             arrival.raw_sha256,
         )
+        records = RecordBodies(shared)
         for s in stored:
             ids.append(s.record_id)
             ops.append(op)
