@@ -129,3 +129,10 @@ def test_a_bad_call_raises_rather_than_crashing(args: tuple, error: type) -> Non
         etree.SubElement(root, "a")
     with pytest.raises(error):
         _c_pick()(*args)
+
+
+def test_an_element_with_no_node_raises_as_lxml_does() -> None:
+    """An element object made without a node (it crashed the process before the check)."""
+    hollow = etree.ElementBase.__new__(etree.ElementBase)
+    with pytest.raises(AssertionError):
+        _c_pick()(hollow, _spec(["a"], ["k"]))

@@ -140,6 +140,11 @@ static PyObject *pick(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "pick reads an lxml element");
         return NULL;
     }
+    if (parent != Py_None && ((struct LxmlElement *)parent)->_c_node == NULL) {
+        /* an element object with no node behind it (as lxml's own API refuses it) */
+        PyErr_SetString(PyExc_AssertionError, "invalid Element proxy");
+        return NULL;
+    }
     Py_ssize_t n = PyTuple_GET_SIZE(spec);
     PyObject *out = PyTuple_New(n);
     if (out == NULL) {
