@@ -182,6 +182,33 @@ async def test_jobs_arriving_while_groups_run_wait_and_make_the_next_group_large
     assert writer.groups == 3
 
 
+async def test_small_jobs_wait_for_the_group_that_was_not_full_while_full_groups_overlap():
+    """One group that could still grow runs at a time, however many groups may run:
+    small jobs arriving meanwhile wait for it and go together in the next group, while
+    a group that cannot grow (a large message, or the small ones before it that it
+    would not fit with) starts at once beside it."""
+    release = asyncio.Event()
+    groups: list[list[int]] = []
+
+    async def run(jobs):
+        groups.append(list(jobs))
+        await release.wait()
+        return jobs
+
+    writer = GroupWriter(run, GroupSettings(window_s=0, max_items=10, concurrency=4), bool)
+    first = asyncio.ensure_future(writer.submit(0, 1))
+    await asyncio.sleep(0)
+    small = [asyncio.ensure_future(writer.submit(n, 1)) for n in (1, 2, 3)]
+    await asyncio.sleep(0.01)
+    assert groups == [[0]]  # 1-3 wait for the group that was not full
+    large = asyncio.ensure_future(writer.submit(4, 10))
+    await asyncio.sleep(0.01)
+    assert groups == [[0], [1, 2, 3], [4]]  # neither can grow now: both start
+    release.set()
+    assert await asyncio.gather(first, *small, large) == [0, 1, 2, 3, 4]
+    assert writer.groups == 3
+
+
 async def test_a_message_refused_for_one_claim_in_a_group_keeps_none_of_its_others(
     make_client, add_operator, pool
 ):

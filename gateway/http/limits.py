@@ -95,12 +95,17 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             hold.resize(declared)
         pace = UploadPace(time.monotonic(), limits.body_timeout_s, limits.min_upload_bytes_per_s)
         chunks, size = [], 0
+        content = request.content
         while True:
             wait_s = pace.deadline(size) - time.monotonic()
             try:
                 if wait_s <= 0:
                     raise TimeoutError
-                chunk = await asyncio.wait_for(request.content.readany(), wait_s)
+                # what has arrived is taken as it is: wait_for costs a task and a timer,
+                # and a small body is usually whole by the time its handler runs
+                chunk = content.read_nowait()
+                if not chunk and not content.is_eof():
+                    chunk = await asyncio.wait_for(content.readany(), wait_s)
             except TimeoutError:
                 raise pace.refusal(size, time.monotonic()) from None
             if not chunk:

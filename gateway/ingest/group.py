@@ -26,8 +26,10 @@ Run = Callable[[Sequence[J]], Awaitable[Sequence[R | BaseException]]]
 @dataclass(frozen=True, slots=True)
 class GroupSettings:
     """How long the first job of a group waits for others, how many items (summed over
-    its jobs) close a group at once, and how many groups may run at the same time (jobs
-    arriving meanwhile wait and make the next groups larger)."""
+    its jobs) close a group at once, and how many groups may run at the same time. Of
+    those, one at most is not full: small jobs arriving while it runs wait for it and
+    make the next group larger (a group costs the database about as much as several
+    single-item messages), while full groups, a large message each, still overlap."""
 
     window_s: float = 0.002
     max_items: int = 1000
@@ -53,6 +55,8 @@ class GroupWriter(Generic[J, R]):
         self._queued_items = 0
         self._timer: asyncio.TimerHandle | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self._partial: asyncio.Task[None] | None = None
+        """The running group that started before it was full, if any."""
 
     async def submit(self, job: J, items: int) -> R:
         """The job's result, once the group it joined has run."""
@@ -70,24 +74,38 @@ class GroupWriter(Generic[J, R]):
 
     def _start(self) -> None:
         """Start groups of what is queued, up to max_items each, while fewer than
-        ``concurrency`` run; the rest starts when a group ends."""
+        ``concurrency`` run and, for a group that could still grow, while no other such
+        group runs; the rest starts when a group ends."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         while self._queue and len(self._running) < self.settings.concurrency:
-            jobs: list[tuple[J, asyncio.Future[R]]] = []
-            items, most = 0, self.settings.max_items
-            while self._queue and (not jobs or items + self._queue[0][2] <= most):
-                job, answer, size = self._queue.popleft()
-                jobs.append((job, answer))
-                items += size
+            count, items = self._head()
+            full = count < len(self._queue) or items >= self.settings.max_items
+            if not full and self._partial is not None:
+                break
+            jobs = [self._queue.popleft()[:2] for _ in range(count)]
             self._queued_items -= items
             task = asyncio.ensure_future(self._run(jobs))
             self._running.add(task)
             task.add_done_callback(self._ended)
+            if not full:
+                self._partial = task
+
+    def _head(self) -> tuple[int, int]:
+        """Jobs and items of the next group: queued jobs up to max_items (one at least).
+        It is full when it reaches max_items or the job after it would not fit."""
+        count, items, most = 0, 0, self.settings.max_items
+        for _, _, size in self._queue:
+            if count and items + size > most:
+                break
+            count, items = count + 1, items + size
+        return count, items
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
+        if task is self._partial:
+            self._partial = None
         if self._queue:
             self._start()
 
