@@ -126,7 +126,9 @@ async def test_a_decision_posted_while_an_update_commits_is_marked_superseded(
         ingest = await in_background(
             client.post("/v1/messages", data=update, headers=bearer(key, **XML))
         )
-        assert await blocked_on_a_lock(pool, "INSERT INTO records", ingest)
+        # an update is stored the long way (ingest_store_group refuses an item seen
+        # before), and waits in its second statement
+        assert await blocked_on_a_lock(pool, "ingest_write_group", ingest)
         decision = await in_background(client.post(
             "/v1/decisions",
             json={"item_id": ITEM, "revision": 1, "code": "HOLD", "reference": "R-1"},
@@ -175,7 +177,7 @@ async def test_an_ingest_that_loses_a_deadlock_on_the_outbox_is_run_again(
             client.post("/v1/messages", data=update, headers=bearer(key, **XML))
         )
         # The ingest queued the first item and waits for the last one's key ...
-        assert await blocked_on_a_lock(pool, "INSERT INTO outbox", ingest)
+        assert await blocked_on_a_lock(pool, "ingest_write_group", ingest)
         # ... which closes the cycle: the ingest, waiting longer, is the one aborted.
         second = await in_background(settler.execute(back, first))
         await second
