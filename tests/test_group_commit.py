@@ -23,7 +23,7 @@ from gateway.ingest.adapt import Translation, translate
 from gateway.ingest.group import GroupSettings, GroupWriter
 from tests.conftest import bearer
 from tests.test_feed import BATCH, XML, issue_key
-from tests.test_races import in_background
+from tests.test_races import blocked_on_a_lock, in_background
 
 ITEM = "CP471820937GB"
 
@@ -33,6 +33,14 @@ def amended(n: int) -> bytes:
     return BATCH.replace(b"ALPHA-20261128-0001", f"ALPHA-G{n}".encode()).replace(
         b"Men's cotton T-shirt", f"Men's T-shirt, version {n}".encode()
     )
+
+
+async def hold_item_locks(conn: asyncpg.Connection, item_id: str) -> None:
+    """Take the advisory locks a group storing ``item_id`` takes, in ``conn``'s open
+    transaction, so that such a group waits for it."""
+    for space, lock, shared in zip(*locks.lock_plan({("alpha", item_id)}), strict=True):
+        how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await conn.execute(f"SELECT {how}($1, $2)", space, lock)
 
 
 async def feed_revisions(client, pool: asyncpg.Pool, item_id: str) -> list[int]:
@@ -71,9 +79,7 @@ async def test_two_concurrent_groups_amending_one_item_keep_its_revisions_in_ord
         # Hold ITEM's locks, so that both groups are running and waiting for them.
         holding = blocker.transaction()
         await holding.start()
-        for space, lock, shared in zip(*locks.lock_plan({("alpha", ITEM)}), strict=True):
-            how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-            await blocker.execute(f"SELECT {how}($1, $2)", space, lock)
+        await hold_item_locks(blocker, ITEM)
         posts = [
             await in_background(
                 client.post("/v1/messages", data=amended(n), headers=bearer(key, **XML))
@@ -96,6 +102,34 @@ async def test_two_concurrent_groups_amending_one_item_keep_its_revisions_in_ord
     assert [(await a.json())["items"]["accepted"] for a in answers] == [1, 1]
     assert writer.groups == 3
     assert await feed_revisions(client, pool, ITEM) == [1, 2, 3]
+
+
+async def test_a_group_of_new_messages_is_stored_by_one_call(
+    make_client, add_operator, pool, database_url
+):
+    """First sightings go in one call, ingest_store_group, in a transaction of its own:
+    with the item's lock held elsewhere, that call is what waits, and once the lock is
+    released the message is stored whole. (An update is refused by that call and stored
+    in two statements: tests/test_races.py finds it waiting in ingest_write_group.)"""
+    client = await make_client()
+    key = await add_operator("alpha")
+    blocker = await asyncpg.connect(database_url)
+    try:
+        holding = blocker.transaction()
+        await holding.start()
+        await hold_item_locks(blocker, ITEM)
+        post = await in_background(
+            client.post("/v1/messages", data=BATCH, headers=bearer(key, **XML))
+        )
+        assert await blocked_on_a_lock(pool, "ingest_store_group", post)
+        assert await pool.fetchval("SELECT count(*) FROM message_claims") == 0
+        await holding.commit()
+    finally:
+        await blocker.close()
+    answer = await post
+    assert answer.status == 202, await answer.text()
+    assert (await answer.json())["items"]["accepted"] == 3
+    assert await pool.fetchval("SELECT count(*) FROM records") == 3
 
 
 async def test_one_bad_message_in_a_group_fails_alone(add_operator, pool):
