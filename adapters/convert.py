@@ -50,25 +50,56 @@ def text(value: object) -> str | None:
 def decimal(value: Raw | None, *, comma: bool = False) -> Decimal | None:
     """A decimal number; ``comma=True`` reads "25,50" (and refuses "25.50", which would be
     ambiguous with a thousands separator). No thousands separators, no exponents."""
+    return decimal_comma(value) if comma else decimal_point(value)
+
+
+def decimal_point(value: Raw | None) -> Decimal | None:
+    """:func:`decimal` with a decimal point. A mapping binds this or :func:`decimal_comma`
+    once and calls it for every value, with no separator to choose or keyword to pass
+    (a number or two on every content line)."""
     if value.__class__ is str:
-        other = "." if comma else ","  # the separator this value must not use
-        text = value.replace(",", ".", 1) if comma else value
-        try:  # Decimal reads more than we accept (exponents, NaN, "_", other digits)
-            number = Decimal(text)
+        try:  # Decimal reads more than we accept (exponents, NaN, "_", other digits), never ","
+            number = Decimal(value)  # type: ignore[arg-type]
         except InvalidOperation:
-            number = None
+            return _not_decimal(value, "a decimal point")  # type: ignore[arg-type]
         if (
-            number is not None
-            and number.is_finite()
-            and text.isascii()
-            and not ("e" in text or "E" in text or "_" in text)
-            and other not in value
+            number.is_finite()
+            and value.isascii()  # type: ignore[union-attr]
+            and not ("e" in value or "E" in value or "_" in value)  # type: ignore[operator]
         ):
             return number
-        if not value.strip():
-            return None
-        separator = "a decimal comma" if comma else "a decimal point"
-        raise ConversionError(f"{value!r} is not a decimal number with {separator}", value)
+        return _not_decimal(value, "a decimal point")  # type: ignore[arg-type]
+    return _number(value)
+
+
+def decimal_comma(value: Raw | None) -> Decimal | None:
+    """:func:`decimal` with a decimal comma: "25,50", and "25.50" refused."""
+    if value.__class__ is str:
+        text = value.replace(",", ".", 1)  # type: ignore[union-attr]
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            return _not_decimal(value, "a decimal comma")  # type: ignore[arg-type]
+        if (
+            number.is_finite()
+            and text.isascii()
+            and not ("e" in text or "E" in text or "_" in text)
+            and "." not in value  # type: ignore[operator]
+        ):
+            return number
+        return _not_decimal(value, "a decimal comma")  # type: ignore[arg-type]
+    return _number(value)
+
+
+def _not_decimal(value: str, separator: str) -> None:
+    """A text that is no decimal number: none when blank, else refused."""
+    if not value.strip():
+        return None
+    raise ConversionError(f"{value!r} is not a decimal number with {separator}", value)
+
+
+def _number(value: Raw | None) -> Decimal | None:
+    """A value that is not text (a JSON number) as a decimal."""
     if value is None or isinstance(value, Decimal):
         return value
     if isinstance(value, bool):
@@ -150,14 +181,23 @@ def timestamp(
     directives: "%m/%d/%Y %H:%M"). A value without an offset is read in ``default_zone``
     (an IANA name such as "Europe/Istanbul"), and refused without one, or when it falls in
     a clock change there (an hour that happens twice or never)."""
-    cleaned = text(value)
-    if cleaned is None:
-        return None
-    try:
-        parsed = datetime.strptime(cleaned, layout) if layout else datetime.fromisoformat(cleaned)
-    except ValueError:
-        shape = f"the layout {layout!r}" if layout else "ISO 8601"
-        raise ConversionError(f"{value!r} is not a date-time in {shape}", value) from None
+    parsed = None
+    if layout is None and value.__class__ is str:
+        try:  # the usual case: ISO 8601 as sent, which it never is with spaces around it
+            parsed = datetime.fromisoformat(value)  # type: ignore[arg-type]
+        except ValueError:  # blank, padded or not ISO: read below, as any other value
+            parsed = None
+    if parsed is None:
+        cleaned = text(value)
+        if cleaned is None:
+            return None
+        try:
+            parsed = (
+                datetime.strptime(cleaned, layout) if layout else datetime.fromisoformat(cleaned)
+            )
+        except ValueError:
+            shape = f"the layout {layout!r}" if layout else "ISO 8601"
+            raise ConversionError(f"{value!r} is not a date-time in {shape}", value) from None
     if parsed.tzinfo is None:
         if default_zone is None:
             raise ConversionError(f"{value!r} has no UTC offset", value)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters import convert
 from adapters.convert import ConversionError, UnknownCode
@@ -155,3 +158,117 @@ def test_hs_code_cleanup() -> None:
     assert convert.hs_code(" 6302 60 ") == "630260"
     assert convert.hs_code("8210-00") == "821000"
     assert convert.hs_code("") is None
+
+
+# --- the bound readers against the code they replaced -------------------------------------
+# decimal_point / decimal_comma and timestamp's ISO fast path are there for speed (they run
+# for every number and time of every item); these are the slower versions they replaced,
+# kept as the reference: the same value (digits and exponent) or the same error, whatever
+# the text.
+
+
+def _decimal_before(value: object, comma: bool) -> Decimal | None:
+    if value.__class__ is str:
+        assert isinstance(value, str)
+        other = "." if comma else ","
+        text = value.replace(",", ".", 1) if comma else value
+        try:
+            number: Decimal | None = Decimal(text)
+        except InvalidOperation:
+            number = None
+        if (
+            number is not None
+            and number.is_finite()
+            and text.isascii()
+            and not ("e" in text or "E" in text or "_" in text)
+            and other not in value
+        ):
+            return number
+        if not value.strip():
+            return None
+        separator = "a decimal comma" if comma else "a decimal point"
+        raise ConversionError(f"{value!r} is not a decimal number with {separator}", value)
+    return convert._number(value)  # type: ignore[arg-type]
+
+
+def _timestamp_before(value: str | None, default_zone: str | None) -> datetime | None:
+    cleaned = convert.text(value)
+    if cleaned is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise ConversionError(f"{value!r} is not a date-time in ISO 8601", value) from None
+    if parsed.tzinfo is None:
+        if default_zone is None:
+            raise ConversionError(f"{value!r} has no UTC offset", value)
+        local = parsed.replace(tzinfo=convert.zone(default_zone))
+        if local.utcoffset() != local.replace(fold=1).utcoffset():
+            raise ConversionError(
+                f"{value!r} falls in a clock change in {default_zone} (twice or never)", value
+            )
+        parsed = local
+    return parsed.astimezone(UTC)
+
+
+def _outcome(call: Callable[[], object]) -> tuple[str, object]:
+    """What a call gives, comparable: a Decimal by its digits and exponent, a datetime
+    with its zone, an error by its type, message and value."""
+    try:
+        value = call()
+    except ConversionError as exc:
+        return type(exc).__name__, (exc.message, exc.value)
+    if isinstance(value, Decimal):
+        return "Decimal", value.as_tuple()
+    if isinstance(value, datetime):
+        return "datetime", (value, value.tzinfo)
+    return type(value).__name__, value
+
+
+_NUMBER_TEXT = st.lists(
+    st.sampled_from([*"0123456789.,+-eE_ \t\n", "\u00a0", "\u0663", "NaN", "Inf"]), max_size=12
+).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_NUMBER_TEXT | st.from_regex(r"[+-]?[0-9]{0,6}([.,][0-9]{0,4})?", fullmatch=True))
+def test_decimal_readers_read_as_before(raw: str) -> None:
+    for comma, read in ((False, convert.decimal_point), (True, convert.decimal_comma)):
+        expected = _outcome(lambda: _decimal_before(raw, comma))  # noqa: B023
+        assert _outcome(lambda: read(raw)) == expected  # noqa: B023
+        assert _outcome(lambda: convert.decimal(raw, comma=comma)) == expected  # noqa: B023
+
+
+@pytest.mark.parametrize("raw", [None, 7, True, Decimal("1.5"), 1.5, [1]])
+def test_decimal_readers_read_values_that_are_not_text_as_before(raw: object) -> None:
+    for comma, read in ((False, convert.decimal_point), (True, convert.decimal_comma)):
+        assert _outcome(lambda: read(raw)) == _outcome(lambda: _decimal_before(raw, comma))  # noqa: B023
+
+
+_TIME_TEXT = st.builds(
+    lambda pad, body, end: pad + body + end,
+    st.sampled_from(["", " ", "\t", "\u00a0", "\u3000"]),
+    st.sampled_from(
+        [
+            "2026-11-28T09:15:00+01:00",
+            "2026-11-28T09:15:00Z",
+            "2026-11-28 09:15:00.5-03:30",
+            "2026-11-28T09:15:00",
+            "2026-03-29T02:30:00",
+            "2026-11-28",
+            "20261128T091500+0100",
+            "2026-W48-5T10",
+            "28/11/2026 10:00",
+            "",
+        ]
+    ),
+    st.sampled_from(["", " ", "\n", "\u2003"]),
+) | st.text(alphabet=st.sampled_from(list("0123456789-:T+Z. W")), max_size=26)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_TIME_TEXT, st.sampled_from([None, "Europe/Berlin"]))
+def test_timestamp_reads_as_before(raw: str, zone: str | None) -> None:
+    assert _outcome(lambda: convert.timestamp(raw, zone)) == _outcome(
+        lambda: _timestamp_before(raw, zone)
+    )

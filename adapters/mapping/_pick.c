@@ -55,15 +55,45 @@ static int utf8_or_null(PyObject *value, const char **out) {
     return *out == NULL ? -1 : 0;
 }
 
-static int matches(xmlNode *c_node, const char *href, const char *local) {
-    if (c_node->type != XML_ELEMENT_NODE || strcmp((const char *)c_node->name, local) != 0) {
+/* A spec entry decoded once a call, before the children are read. */
+struct entry {
+    const char *href, *local, *attr_href, *attr_name;
+    long mode;
+    int done; /* NODE, TEXT, ATTR: the first child of that name was read */
+};
+
+static int decode(PyObject *item, struct entry *e) {
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 5) {
+        PyErr_SetString(PyExc_TypeError, "a pick entry is (href, local, mode, attr href, attr)");
+        return -1;
+    }
+    e->mode = PyLong_AsLong(PyTuple_GET_ITEM(item, 2));
+    e->done = 0;
+    if ((e->mode == -1 && PyErr_Occurred()) ||
+        utf8_or_null(PyTuple_GET_ITEM(item, 0), &e->href) < 0 ||
+        utf8_or_null(PyTuple_GET_ITEM(item, 1), &e->local) < 0 ||
+        utf8_or_null(PyTuple_GET_ITEM(item, 3), &e->attr_href) < 0 ||
+        utf8_or_null(PyTuple_GET_ITEM(item, 4), &e->attr_name) < 0) {
+        return -1;
+    }
+    if (e->local == NULL) {
+        PyErr_SetString(PyExc_TypeError, "a pick entry needs a local name");
+        return -1;
+    }
+    return 0;
+}
+
+static int matches(xmlNode *c_node, const struct entry *e) {
+    /* the first byte first: most children are not the entry's, and differ there */
+    if (c_node->name[0] != (xmlChar)e->local[0] ||
+        strcmp((const char *)c_node->name, e->local) != 0) {
         return 0;
     }
-    if (href == NULL) {
+    if (e->href == NULL) {
         return c_node->ns == NULL;
     }
     return c_node->ns != NULL && c_node->ns->href != NULL &&
-           strcmp((const char *)c_node->ns->href, href) == 0;
+           strcmp((const char *)c_node->ns->href, e->href) == 0;
 }
 
 static PyObject *empty_of(long mode) {
@@ -73,62 +103,84 @@ static PyObject *empty_of(long mode) {
     Py_RETURN_NONE;
 }
 
-/* One entry: the first child of that name (all of them for ALL) read as asked. */
-static PyObject *entry_value(struct LxmlElement *parent, PyObject *entry) {
-    const char *href, *local, *attr_href, *attr_name;
-    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 5) {
-        PyErr_SetString(PyExc_TypeError, "a pick entry is (href, local, mode, attr href, attr)");
-        return NULL;
-    }
-    long mode = PyLong_AsLong(PyTuple_GET_ITEM(entry, 2));
-    if ((mode == -1 && PyErr_Occurred()) ||
-        utf8_or_null(PyTuple_GET_ITEM(entry, 0), &href) < 0 ||
-        utf8_or_null(PyTuple_GET_ITEM(entry, 1), &local) < 0 ||
-        utf8_or_null(PyTuple_GET_ITEM(entry, 3), &attr_href) < 0 ||
-        utf8_or_null(PyTuple_GET_ITEM(entry, 4), &attr_name) < 0) {
-        return NULL;
-    }
-    if (local == NULL) {
-        PyErr_SetString(PyExc_TypeError, "a pick entry needs a local name");
-        return NULL;
-    }
-    PyObject *all = NULL;
-    if (mode == ALL && (all = PyList_New(0)) == NULL) {
-        return NULL;
-    }
-    for (xmlNode *c_node = parent->_c_node->children; c_node != NULL; c_node = c_node->next) {
-        if (!matches(c_node, href, local)) {
-            continue;
-        }
-        switch (mode) {
-        case NODE:
-            return (PyObject *)elementFactory(parent->_doc, c_node);
-        case TEXT:
-            return stripped(textOf(c_node));
-        case ATTR:
-            if (attr_name == NULL) {
-                PyErr_SetString(PyExc_TypeError, "an ATTR entry needs an attribute name");
-                return NULL;
-            }
-            return stripped(attributeValueFromNsName(
-                c_node, (const xmlChar *)attr_href, (const xmlChar *)attr_name));
-        case ALL: {
-            PyObject *child = (PyObject *)elementFactory(parent->_doc, c_node);
-            if (child == NULL || PyList_Append(all, child) < 0) {
-                Py_XDECREF(child);
-                Py_DECREF(all);
-                return NULL;
-            }
-            Py_DECREF(child);
-            break;
-        }
-        default:
-            PyErr_Format(PyExc_ValueError, "unknown pick mode %ld", mode);
+/* What a matching child gives an entry: NULL with an error set when it cannot. */
+static PyObject *value_of(struct LxmlElement *parent, xmlNode *c_node, const struct entry *e) {
+    switch (e->mode) {
+    case NODE:
+    case ALL:
+        return (PyObject *)elementFactory(parent->_doc, c_node);
+    case TEXT:
+        return stripped(textOf(c_node));
+    case ATTR:
+        if (e->attr_name == NULL) {
+            PyErr_SetString(PyExc_TypeError, "an ATTR entry needs an attribute name");
             return NULL;
         }
+        return stripped(attributeValueFromNsName(
+            c_node, (const xmlChar *)e->attr_href, (const xmlChar *)e->attr_name));
+    default:
+        PyErr_Format(PyExc_ValueError, "unknown pick mode %ld", e->mode);
+        return NULL;
     }
-    return mode == ALL ? all : empty_of(mode);
 }
+
+/* Every entry read in one pass over the children (an entry is not searched for from
+ * the first child again: that pass per entry was most of pick's time). An entry
+ * takes the first child that matches it (ALL: each one, in order); ``out``'s slots
+ * are set as entries are read (ALL: its list, set before the pass). */
+static int read_children(struct LxmlElement *parent, struct entry *entries, Py_ssize_t n,
+                         PyObject *out) {
+    Py_ssize_t waiting = 0; /* NODE, TEXT and ATTR entries not read yet */
+    int every = 0;          /* an ALL entry: the pass goes to the last child */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (entries[i].mode == ALL) {
+            PyObject *all = PyList_New(0);
+            if (all == NULL) {
+                return -1;
+            }
+            PyTuple_SET_ITEM(out, i, all);
+            every = 1;
+        } else {
+            waiting++;
+        }
+    }
+    for (xmlNode *c_node = parent->_c_node->children; c_node != NULL && (waiting || every);
+         c_node = c_node->next) {
+        if (c_node->type != XML_ELEMENT_NODE) {
+            continue;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            struct entry *e = &entries[i];
+            if (e->done || !matches(c_node, e)) {
+                continue;
+            }
+            PyObject *value = value_of(parent, c_node, e);
+            if (value == NULL) {
+                return -1;
+            }
+            if (e->mode == ALL) {
+                int failed = PyList_Append(PyTuple_GET_ITEM(out, i), value);
+                Py_DECREF(value);
+                if (failed < 0) {
+                    return -1;
+                }
+                continue;
+            }
+            PyTuple_SET_ITEM(out, i, value);
+            e->done = 1;
+            waiting--;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyTuple_GET_ITEM(out, i) == NULL) {
+            Py_INCREF(Py_None);
+            PyTuple_SET_ITEM(out, i, Py_None);
+        }
+    }
+    return 0;
+}
+
+enum { ON_STACK = 32 };
 
 static PyObject *pick(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyTuple_Check(args[1])) {
@@ -150,21 +202,40 @@ static PyObject *pick(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (out == NULL) {
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *entry = PyTuple_GET_ITEM(spec, i), *value;
-        if (parent == Py_None) {
+    if (parent == Py_None) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *entry = PyTuple_GET_ITEM(spec, i);
             long mode = PyTuple_Check(entry) && PyTuple_GET_SIZE(entry) == 5
                             ? PyLong_AsLong(PyTuple_GET_ITEM(entry, 2))
                             : NODE;
-            value = (mode == -1 && PyErr_Occurred()) ? NULL : empty_of(mode);
-        } else {
-            value = entry_value((struct LxmlElement *)parent, entry);
+            PyObject *value = (mode == -1 && PyErr_Occurred()) ? NULL : empty_of(mode);
+            if (value == NULL) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(out, i, value);
         }
-        if (value == NULL) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(out, i, value);
+        return out;
+    }
+    struct entry on_stack[ON_STACK];
+    struct entry *entries = n <= ON_STACK ? on_stack : PyMem_New(struct entry, n);
+    if (entries == NULL) {
+        Py_DECREF(out);
+        return PyErr_NoMemory();
+    }
+    int failed = 0;
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        failed = decode(PyTuple_GET_ITEM(spec, i), &entries[i]);
+    }
+    if (!failed) {
+        failed = read_children((struct LxmlElement *)parent, entries, n, out);
+    }
+    if (entries != on_stack) {
+        PyMem_Free(entries);
+    }
+    if (failed) {
+        Py_DECREF(out); /* slots not set yet are NULL, which the tuple's dealloc skips */
+        return NULL;
     }
     return out;
 }

@@ -72,7 +72,7 @@ def make(
         clean = _cleaner(params)
         return lambda raw: convert.country(clean(raw))
     if conversion == "decimal":
-        return lambda raw: convert.decimal(raw, comma=comma)
+        return _reader(comma)
     if conversion == "integer":
         return convert.integer
     if conversion == "weight":
@@ -86,7 +86,13 @@ def make(
 
 def quantity(comma: bool) -> Converter:
     """The multiplier of ``times``, as a number."""
-    return lambda raw: convert.decimal(raw, comma=comma)
+    return _reader(comma)
+
+
+def _reader(comma: bool) -> Callable[[Any], Decimal | None]:
+    """:func:`convert.decimal` with the field's separator bound: called as it is, for
+    every value, without a wrapper or a keyword to pass."""
+    return convert.decimal_comma if comma else convert.decimal_point
 
 
 def times(value: Any, factor: Decimal | None, raw: Any) -> Any:
@@ -244,30 +250,40 @@ def _match(
 
 
 def _weight(unit: str, from_document: bool, comma: bool) -> Converter:
+    read = _reader(comma)
     if not from_document:
         factor = convert.kg_per(unit)
         if factor == 1:
-            return lambda raw: convert.decimal(raw, comma=comma)
-        return lambda raw: convert.decimal(raw, comma=comma) * factor
+            return read
+        return lambda raw: read(raw) * factor
 
     def weight(raw: Any, unit: Any) -> Decimal | None:
-        number = convert.decimal(raw, comma=comma)
-        try:
-            return number * convert.kg_per(convert.text(unit) or "kg")
-        except ConversionError as exc:
-            raise InputError("unit", exc) from None
+        number = read(raw)
+        # the usual case, a unit as the table spells it ("kg"), without stripping it
+        factor = _KG_PER_UNIT.get(unit) if unit.__class__ is str else None
+        if factor is None:
+            try:
+                factor = convert.kg_per(convert.text(unit) or "kg")
+            except ConversionError as exc:
+                raise InputError("unit", exc) from None
+        return number * factor  # type: ignore[operator]
 
     return weight
+
+
+_KG_PER_UNIT = {unit: convert.kg_per(unit) for unit in ("kg", "g", "lb", "oz")}
 
 
 def _money(params: dict[str, Any], comma: bool) -> Converter:
     fixed = params.get("currency")
     minor_units = params.get("minor_units", False)
 
+    read = _reader(comma)
+
     def amount(raw: Any, currency: str) -> Decimal:
         if minor_units:
             return convert.minor_units(raw, currency)  # type: ignore[return-value]
-        return convert.decimal(raw, comma=comma)  # type: ignore[return-value]
+        return read(raw)  # type: ignore[return-value]
 
     if params.get("currency_in_value") or "symbols" in params:
         symbols = params.get("symbols") or {}
@@ -293,13 +309,15 @@ def _money(params: dict[str, Any], comma: bool) -> Converter:
             raise ConversionError("an amount without a currency", raw)
         if minor_units:
             return Money(convert.minor_units(raw, code), code)  # type: ignore[arg-type]
-        return Money(convert.decimal(raw, comma=comma), code)  # type: ignore[arg-type]
+        return Money(read(raw), code)  # type: ignore[arg-type]
 
     return money
 
 
 def _datetime(zone: str | None, from_document: bool, layout: str | None) -> Converter:
     if not from_document:
+        if zone is None and layout is None:
+            return convert.timestamp  # ISO 8601 with its offset: no wrapper to call
         return lambda raw: convert.timestamp(raw, zone, layout)
 
     def local_time(raw: Any, zone_name: Any) -> Any:

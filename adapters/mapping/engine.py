@@ -44,16 +44,6 @@ class LintFinding:
         return f"{self.file}: {self.key}: path {self.path!r} never matches in the sample"
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
-    """One item found in a document: its node, path and ancestors (JSON), for reading it
-    and, when needed, reading it again traced."""
-
-    node: Any
-    path: str
-    up: tuple[tuple[Any, str], ...]
-
-
 class Mapping:
     """An Adapter driven by a mapping file."""
 
@@ -115,7 +105,7 @@ class Mapping:
             except ConversionError:
                 yield self.refusal(doc, index, item)
                 continue
-            out.field_paths = _FieldPaths(self, doc, item)
+            out.field_paths = item
             yield out
 
     # -- traced reading --
@@ -281,16 +271,16 @@ class Mapping:
     def _items(self, doc: Document) -> Iterator[_Item]:
         if self.kind is Kind.NDJSON:
             for number, value in self._lines(doc):
-                yield _Item(value, f"line {number}", ())
+                yield _Item(self, doc, value, f"line {number}", ())
             return
         steps = self.plan.items_path
         assert steps is not None
         if self.kind is Kind.XML:
             for node, path in xml_paths.items(doc.root, steps):
-                yield _Item(node, path, ())
+                yield _Item(self, doc, node, path, ())
         else:
             for node, path, up in json_paths.items(doc.root, steps):
-                yield _Item(node, path, up)
+                yield _Item(self, doc, node, path, up)
 
     def _lines(self, doc: Document) -> Iterator[tuple[int, Any]]:
         """NDJSON item lines, read one at a time; each line is checked against the schema
@@ -322,21 +312,30 @@ class Mapping:
             yield number, value
 
 
-class _FieldPaths(abc.Mapping[str, str]):
-    """``CanonicalItem.field_paths`` of a mapped item, worked out when first asked for:
-    only items the canonical rules reject need them, so the fast reader names no path."""
+class _Item(abc.Mapping[str, str]):
+    """One item found in a document: its node, path and ancestors (JSON), for reading it
+    and, when needed, reading it again traced.
 
-    __slots__ = ("_doc", "_item", "_mapping", "_paths")
+    It is also the mapped item's ``CanonicalItem.field_paths``, worked out when first
+    asked for: only items the canonical rules reject need them, so the fast reader names
+    no path. One object an item, not two: every item of a message is held until the
+    message is stored, and what is held, the collector walks."""
 
-    def __init__(self, mapping: Mapping, doc: Document, item: _Item) -> None:
+    __slots__ = ("_doc", "_mapping", "_paths", "node", "path", "up")
+
+    def __init__(
+        self, mapping: Mapping, doc: Document, node: Any, path: str, up: tuple[tuple[Any, str], ...]
+    ) -> None:
         self._mapping = mapping
         self._doc = doc
-        self._item = item
+        self.node = node
+        self.path = path
+        self.up = up
         self._paths: dict[str, str] | None = None
 
     def _known(self) -> dict[str, str]:
         if self._paths is None:
-            self._paths = self._mapping.trace(self._doc, self._item)[1].paths
+            self._paths = self._mapping.trace(self._doc, self)[1].paths
         return self._paths
 
     def __getitem__(self, key: str) -> str:

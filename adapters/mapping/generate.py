@@ -721,47 +721,61 @@ class _Generator:
         var = self.fresh("o")
         kind = table.kind
         if kind == "item":
-            args = [f"item_id={values.get('item_id')} or ''", "source_path=path"]
-            args += [f"{k}={x}" for k, x in values.items() if k != "item_id"]
-            out.append(f"{var} = CanonicalItem({', '.join(args)})")
+            own = {"item_id": f"{values.get('item_id')} or ''", "source_path": "path"}
+            own |= {k: x for k, x in values.items() if k != "item_id"}
+            out.append(f"{var} = {self.call(CanonicalItem, own)}")
         elif kind == "party":
-            address = [f"{k[8:]}={x}" for k, x in values.items() if k.startswith("address.")]
-            if "address.lines" not in values:
-                address.append("lines=[]")
-            own = [f"{k}={x}" for k, x in values.items() if not k.startswith("address.")]
-            if "tax_ids" not in values:
-                own.append("tax_ids=[]")
-            out.append(f"{var} = Party({', '.join(own)}, address=Address({', '.join(address)}))")
+            address = {k[8:]: x for k, x in values.items() if k.startswith("address.")}
+            own = {k: x for k, x in values.items() if not k.startswith("address.")}
+            own["address"] = self.call(Address, address)
+            out.append(f"{var} = {self.call(Party, own)}")
         elif kind == "transport":
-            args = ", ".join(f"{k}={x}" for k, x in values.items())
             present = " or ".join(f"{x} is not None" for x in values.values()) or "False"
-            out.append(f"{var} = Transport({args}) if {present} else None")
+            out.append(f"{var} = {self.call(Transport, values)} if {present} else None")
         elif kind == "line":
             number = values.get("line_no")
             line_no = f"{number} if {number} is not None else {position}" if number else position
-            args = [
-                f"line_no={line_no}",
-                *(f"{k}={x}" for k, x in values.items() if k != "line_no"),
-            ]
-            out.append(f"{var} = ContentLine({', '.join(args)})")
+            out.append(f"{var} = {self.call(ContentLine, values | {'line_no': line_no})}")
         else:
             cls, what, needed, keys = {
-                "tax_id": ("TaxId", "tax id", "scheme", ("value",)),
-                "document": ("Document", "document", "type", ("type", "number")),
+                "tax_id": (TaxId, "tax id", "scheme", ("value",)),
+                "document": (Document, "document", "type", ("type", "number")),
             }[kind]
             present = " or ".join(f"{values.get(k, 'None')} is not None" for k in keys)
-            args = ", ".join(f"{k}={x}" for k, x in values.items())
+            args = self.call(cls, values)
             error = f"ConversionError('{what} has no {needed}', None)"
             out.append(f"{var} = None")
             out.append(f"if {present}:")
             lacking = f"{values.get(needed, 'None')} is None"
             if self.traced:
                 out.append(f"    if {lacking}: T.fail({error}, {context.path}, {{}})")
-                out.append(f"    else: {var} = {cls}({args})")
+                out.append(f"    else: {var} = {args}")
             else:
                 out.append(f"    if {lacking}: raise {error}")
-                out.append(f"    {var} = {cls}({args})")
+                out.append(f"    {var} = {args}")
         return var
+
+    def call(self, cls: type, given: dict[str, str]) -> str:
+        """``cls(...)`` with its fields' values by position, in field order: a dataclass's
+        ``__init__`` looks each keyword up among its parameters (CanonicalItem by
+        keyword: 1.1 us, by position: 0.5). A field before the last one given takes its
+        default, or a fresh value from its factory."""
+        fields = [f for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+        assert set(given) <= {f.name for f in fields}, set(given)
+        last = max((i for i, f in enumerate(fields) if f.name in given), default=-1)
+        args = []
+        for f in fields[: last + 1]:
+            if f.name in given:
+                args.append(given[f.name])
+            elif f.default is not dataclasses.MISSING:
+                args.append(self.const(f.default))
+            elif f.default_factory is list:
+                args.append("[]")
+            elif f.default_factory is not dataclasses.MISSING:
+                args.append(f"{self.const(f.default_factory, 'D')}()")
+            else:
+                raise AssertionError(f"{cls.__name__}.{f.name}: no value and no default")
+        return f"{cls.__name__}({', '.join(args)})"
 
 
 class _Record:

@@ -105,10 +105,13 @@ class Reading:
                 chunk.errors.append(printable_error(out))
                 continue
             # A value the store cannot hold rejects the item before the rules compute with it.
-            errors = guard_errors(index, out) or [
-                ItemError(index, out.item_id, out.path_of(e.field), e.code, e.message)
-                for e in check(out, allow_bilateral=allow_bilateral)
-            ]
+            errors = guard_errors(index, out)
+            if not errors and (broken := check(out, allow_bilateral=allow_bilateral)):
+                # (no comprehension to build and call for the usual item, which has none)
+                errors = [
+                    ItemError(index, out.item_id, out.path_of(e.field), e.code, e.message)
+                    for e in broken
+                ]
             if out.item_id in seen and (duplicate := _duplicate(seen, out)):
                 errors.append(ItemError(index, out.item_id, out.source_path, *duplicate))
             seen[out.item_id] = out.revision

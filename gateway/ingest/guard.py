@@ -94,7 +94,7 @@ class Guard:
         if self._text:
             _texts(item, "", found)
         if not found:
-            return []
+            return found  # empty: the caller may add to it
         item_id = printable(item.item_id)
         by_path = {item.path_of(name): message for name, message in reversed(found)}
         return [  # one error a source value, though it may feed several fields
