@@ -245,8 +245,9 @@ class Ingest:
     group_max_items: int = checked(1000, low=1)
     """Items (summed over its messages) that close a group at once."""
     group_concurrency: int = checked(4, low=1)
-    """Groups one process stores at the same time; messages arriving meanwhile wait
-    and make the next groups larger."""
+    """Groups one process stores at the same time, of which one at most could still
+    grow (was not full): small messages arriving while it is stored wait for it and
+    make the next group larger."""
     stream_items: int = checked(2000, low=1)
     """A message found to carry more items than this (refused ones included) while it
     is read is stored as a stream (gateway/ingest/stream.py): in a transaction of its
