@@ -5,6 +5,7 @@ message fails alone. Real PostgreSQL, real HTTP where the path goes through it."
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -15,6 +16,7 @@ import pytest
 
 from adapters.registry import default_registry
 from gateway import operators
+from gateway.bench.messages import Alpha, Ids
 from gateway.config import Ingest
 from gateway.document import parse
 from gateway.http.state import POOL
@@ -130,6 +132,30 @@ async def test_a_group_of_new_messages_is_stored_by_one_call(
     assert answer.status == 202, await answer.text()
     assert (await answer.json())["items"]["accepted"] == 3
     assert await pool.fetchval("SELECT count(*) FROM records") == 3
+
+
+async def test_a_large_group_is_stored_the_long_way(make_client, add_operator, pool, database_url):
+    """Above AT_ONCE_MAX_ITEMS a group skips the one call (it would save little, and an
+    amending group would make its writes twice): its first statement is what waits."""
+    client = await make_client()
+    key = await add_operator("alpha")
+    body = Alpha(Ids("LG")).message(store.AT_ONCE_MAX_ITEMS + 1)
+    first = re.search(rb"<ItemId>(\w+)</ItemId>", body).group(1).decode()
+    blocker = await asyncpg.connect(database_url)
+    try:
+        holding = blocker.transaction()
+        await holding.start()
+        await hold_item_locks(blocker, first)
+        post = await in_background(
+            client.post("/v1/messages", data=body, headers=bearer(key, **XML))
+        )
+        assert await blocked_on_a_lock(pool, "ingest_begin_group", post)
+        await holding.commit()
+    finally:
+        await blocker.close()
+    answer = await post
+    assert answer.status == 202, await answer.text()
+    assert (await answer.json())["items"]["accepted"] == store.AT_ONCE_MAX_ITEMS + 1
 
 
 async def test_one_bad_message_in_a_group_fails_alone(add_operator, pool):

@@ -236,7 +236,8 @@ async def _store_group(
         (later if claims.intersection(message.claims) else first).append(index)
         claims.update(message.claims)
     group = [messages[i] for i in first]
-    stored = await _at_once(pool, group)
+    small = sum(len(m.translation.items) for m in group) <= AT_ONCE_MAX_ITEMS
+    stored = await _at_once(pool, group) if small else None
     if stored is None:
         stored = await in_transaction(pool, lambda conn: _transaction(conn, group))
     answers: dict[int, Answer | BaseException] = dict(zip(first, stored, strict=True))
@@ -270,6 +271,11 @@ async def _at_once(pool: asyncpg.Pool, messages: Sequence[_Message]) -> list[Ans
         raise
     return answers
 
+
+AT_ONCE_MAX_ITEMS = 100
+"""Groups of up to this many items try the one call first. Above it the three round
+trips saved are little beside the group's own work, and a group that amends would make
+its writes twice (the refused try, then the long way)."""
 
 _SEEN_BEFORE = "AE001"
 """ingest_store_group's refusal: a claim was taken or an item seen before."""

@@ -1,6 +1,6 @@
 -- Group commit in one round trip (gateway/ingest/store.py). A group's two statements
--- become functions, so that the usual group (new messages of items not seen before) is
--- stored by one call, ingest_store_group, in a transaction of its own: the locks, the
+-- become functions, so that the usual small group (new messages of items not seen
+-- before) is stored by one call, ingest_store_group, in a transaction of its own: the locks, the
 -- claims and the writes, with no BEGIN, COMMIT or second statement to wait for. Every
 -- round trip costs both processes a wake-up, which on a small machine is most of what a
 -- single-item message costs. A group that meets an earlier claim or an item seen before
