@@ -1,6 +1,7 @@
 """Store: translated messages become archived bytes, record revisions, outbox rows and
 receipts. Concurrent messages share one transaction (group commit, gateway/ingest/group.py)
-written with set-based statements: one round trip per table for the whole group. A
+written with set-based statements over arrays: a small group of first sightings in one
+call, any other group in two statements (migration 0012 has their SQL). A
 large message is stored in a transaction of its own, a chunk of items at a time
 (``store_stream``, fed by gateway/ingest/stream.py), through the same steps.
 
