@@ -106,6 +106,31 @@ async def test_two_concurrent_groups_amending_one_item_keep_its_revisions_in_ord
     assert await feed_revisions(client, pool, ITEM) == [1, 2, 3]
 
 
+async def posted_while_locked(
+    client, pool: asyncpg.Pool, database_url: str, key: str, body: bytes, item_id: str,
+    statement: str,
+):
+    """Post ``body`` while ``item_id``'s group locks are held elsewhere, check that the
+    statement waiting for them is ``statement`` and that nothing was claimed meanwhile,
+    then let it go: the answer."""
+    blocker = await asyncpg.connect(database_url)
+    try:
+        holding = blocker.transaction()
+        await holding.start()
+        await hold_item_locks(blocker, item_id)
+        post = await in_background(
+            client.post("/v1/messages", data=body, headers=bearer(key, **XML))
+        )
+        assert await blocked_on_a_lock(pool, statement, post)
+        assert await pool.fetchval("SELECT count(*) FROM message_claims") == 0
+        await holding.commit()
+    finally:
+        await blocker.close()
+    answer = await post
+    assert answer.status == 202, await answer.text()
+    return await answer.json()
+
+
 async def test_a_group_of_new_messages_is_stored_by_one_call(
     make_client, add_operator, pool, database_url
 ):
@@ -115,22 +140,10 @@ async def test_a_group_of_new_messages_is_stored_by_one_call(
     in two statements: tests/test_races.py finds it waiting in ingest_write_group.)"""
     client = await make_client()
     key = await add_operator("alpha")
-    blocker = await asyncpg.connect(database_url)
-    try:
-        holding = blocker.transaction()
-        await holding.start()
-        await hold_item_locks(blocker, ITEM)
-        post = await in_background(
-            client.post("/v1/messages", data=BATCH, headers=bearer(key, **XML))
-        )
-        assert await blocked_on_a_lock(pool, "ingest_store_group", post)
-        assert await pool.fetchval("SELECT count(*) FROM message_claims") == 0
-        await holding.commit()
-    finally:
-        await blocker.close()
-    answer = await post
-    assert answer.status == 202, await answer.text()
-    assert (await answer.json())["items"]["accepted"] == 3
+    receipt = await posted_while_locked(
+        client, pool, database_url, key, BATCH, ITEM, "ingest_store_group"
+    )
+    assert receipt["items"]["accepted"] == 3
     assert await pool.fetchval("SELECT count(*) FROM records") == 3
 
 
@@ -141,21 +154,10 @@ async def test_a_large_group_is_stored_the_long_way(make_client, add_operator, p
     key = await add_operator("alpha")
     body = Alpha(Ids("LG")).message(store.AT_ONCE_MAX_ITEMS + 1)
     first = re.search(rb"<ItemId>(\w+)</ItemId>", body).group(1).decode()
-    blocker = await asyncpg.connect(database_url)
-    try:
-        holding = blocker.transaction()
-        await holding.start()
-        await hold_item_locks(blocker, first)
-        post = await in_background(
-            client.post("/v1/messages", data=body, headers=bearer(key, **XML))
-        )
-        assert await blocked_on_a_lock(pool, "ingest_begin_group", post)
-        await holding.commit()
-    finally:
-        await blocker.close()
-    answer = await post
-    assert answer.status == 202, await answer.text()
-    assert (await answer.json())["items"]["accepted"] == store.AT_ONCE_MAX_ITEMS + 1
+    receipt = await posted_while_locked(
+        client, pool, database_url, key, body, first, "ingest_begin_group"
+    )
+    assert receipt["items"]["accepted"] == store.AT_ONCE_MAX_ITEMS + 1
 
 
 async def test_one_bad_message_in_a_group_fails_alone(add_operator, pool):
