@@ -48,6 +48,14 @@ def test_xml_encoding_order_bom_then_http_charset_then_declaration() -> None:
     assert parse_xml(bom, "ISO-8859-1").text == "ü"  # the BOM wins over the charset
 
 
+def test_xml_drops_indentation_but_keeps_every_value() -> None:
+    root = parse_xml(b"<a>\n  <b> x </b>\n  <c>   </c>\n  <d/><e>\n <f>1</f></e>\n</a>")
+    assert root.text is None and root[3].text is None
+    assert [child.text for child in root.iter()][1:] == [" x ", "   ", None, None, "1"]
+    assert all(child.tail is None for child in root.iter())
+    assert [child.sourceline for child in root] == [2, 3, 4, 4]
+
+
 def test_unparseable_xml_has_line_and_column() -> None:
     error = refused(parse_xml, b"<a>\n  <b>\n</a>")
     assert (error.status, error.code) == (400, MessageCode.UNPARSEABLE)
